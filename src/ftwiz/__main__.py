@@ -1,0 +1,5 @@
+"""`python -m ftwiz` is the same as the `ftwiz` command."""
+
+from ftwiz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The `ftwiz` command: parse arguments, dispatch, map errors to exit codes. No logic of its own.
+
+Fast to start: nothing here imports torch, transformers or textual (a test checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ftwiz import __version__
+from ftwiz.errors import BadInput, ExitCode, FtwizError
+
+EPILOG = """\
+examples:
+  ftwiz --preset tiny-demo --headless          train the offline demo on the CPU
+  ftwiz --preset phi2-qlora --headless --set data.path=my_chats.jsonl
+  ftwiz train my_run.yaml --headless --detach  start a run and return; it survives a dropped SSH session
+  ftwiz presets                                list the shipped presets
+"""
+
+
+def _run_options(parser: argparse.ArgumentParser, *, sub: bool) -> None:
+    # Options shared by `ftwiz --preset` and `ftwiz train`; SUPPRESS keeps a subcommand from resetting them.
+    default = argparse.SUPPRESS if sub else None
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        default=default or False,
+        help="train without the TUI: progress on the terminal, Ctrl-C stops gracefully",
+    )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        default=default or False,
+        help="start the run and return at once, printing its folder",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        metavar="KEY=VALUE",
+        default=default or [],
+        help="override a config key, e.g. --set train.learning_rate=1e-4 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ftwiz",
+        description="Fine-tuning wizard: plan a LoRA/QLoRA/full fine-tune that fits, train it, watch it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ftwiz {__version__}")
+    parser.add_argument("--preset", metavar="NAME|FILE", help="start from a preset (see `ftwiz presets`) or YAML file")
+    _run_options(parser, sub=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train from a config file",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("config", metavar="CONFIG.yaml", help="a RunConfig in YAML")
+    _run_options(train, sub=True)
+
+    commands.add_parser("presets", help="list presets with one-line descriptions")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "presets":
+            return cmd_presets()
+        if args.command == "train":
+            return cmd_launch(args.config, args, argv)
+        if args.preset:
+            return cmd_launch(args.preset, args, argv)
+        return cmd_wizard(args)
+    except FtwizError as exc:
+        print(f"ftwiz: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+
+
+def cmd_presets() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ftwiz.config.presets import list_presets
+
+    table = Table("preset", "description", box=None, pad_edge=False)
+    for info in list_presets():
+        table.add_row(f"[bold]{info.name}[/]", info.description)
+    Console().print(table)
+    return ExitCode.OK
+
+
+def cmd_wizard(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise BadInput("the wizard needs a terminal", hint="Without one, run headless: ftwiz --preset NAME --headless")
+    raise BadInput(
+        "the interactive wizard is not in this version yet",
+        hint="Train headless meanwhile: ftwiz --preset tiny-demo --headless (see `ftwiz presets`).",
+    )
+
+
+def cmd_launch(source: str, args: argparse.Namespace, argv: list[str]) -> int:
+    from ftwiz.config.presets import load_config
+    from ftwiz.train.launch import preflight, prepare_run, spawn_worker
+
+    loaded = load_config(source, args.overrides)
+    if not args.headless and not args.detach:
+        cmd_wizard(args)  # raises until the wizard exists
+    preflight(loaded.config)
+    run = prepare_run(loaded.config, argv=["ftwiz", *argv], preset=loaded.preset_name)
+    proc = spawn_worker(run)
+    if args.detach:
+        print(f"Started run {run.id} (pid {proc.pid}); it keeps going if this terminal closes.", file=sys.stderr)
+        print(Path(run.path))
+        return ExitCode.OK
+    from ftwiz.headless import follow
+
+    return int(follow(run, proc))

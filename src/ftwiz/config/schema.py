@@ -1,0 +1,278 @@
+"""RunConfig: the single description of a run (CONTRACTS.md, "Config keys").
+
+The wizard edits it screen by screen, a preset is a partial one in YAML, `--set key.path=value` overrides a
+field, and the worker reads the frozen copy in `runs/<id>/config.yaml`. Names follow PEFT / TRL /
+TrainingArguments; `ftwiz.train.build` maps them onto whatever the installed versions call them.
+
+Pure: pydantic only, no torch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+Dtype = Literal["auto", "bfloat16", "float16", "float32"]
+
+# transformers' SchedulerType values (checked against the installed enum in tests/unit/test_config.py).
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+)
+SchedulerName = Literal[SCHEDULERS]  # type: ignore[valid-type]
+
+# The optimizers people use for LoRA/QLoRA/full fine-tuning; all are names of transformers' OptimizerNames
+# (checked in tests). Kept to a list so a typo is caught before a model is loaded.
+OPTIMIZERS = (
+    "adamw_torch",
+    "adamw_torch_fused",
+    "adamw_8bit",
+    "adamw_bnb_8bit",
+    "paged_adamw_8bit",
+    "paged_adamw_32bit",
+    "adafactor",
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "lion_8bit",
+    "paged_lion_8bit",
+    "lion_32bit",
+    "ademamix",
+    "ademamix_8bit",
+    "adamw_torch_4bit",
+    "adamw_torch_8bit",
+    "schedule_free_adamw",
+)
+OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
+
+TARGET_SETS = ("attention_qv", "attention", "all_linear")
+TARGET_SET_ALIASES = {"all-linear": "all_linear"}
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in "2h", "90m", "1h30m", "45s" or a bare number of seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = _DURATION.match(text)
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"expected a duration such as '2h', '90m' or '1h30m', got {text!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, assignments are validated (the wizard assigns)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    id: str = Field(min_length=1)
+    """A hub id (`microsoft/phi-2`), a local folder, or a bundled model (`ftwiz:tiny-demo/model`)."""
+    dtype: Dtype = "auto"
+    """Weights and compute dtype; `auto` = bf16 where the GPU supports it, else fp16 on GPU, fp32 on CPU."""
+    trust_remote_code: bool = False
+    """Run Python code shipped with the model. Off unless you trust the repository."""
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"] | None = (
+        None
+    )
+    """None lets transformers choose (SDPA where available)."""
+
+
+class DataConfig(Section):
+    path: str = Field(min_length=1)
+    """A local file (.jsonl, .json, .csv, .parquet), a folder, or a bundled dataset (`ftwiz:...`)."""
+    format: Literal["auto", "messages", "prompt_completion", "text"] = "auto"
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Rename columns to the canonical names, e.g. {conversation: messages}."""
+    split: str = "train"
+    val_size: Annotated[float, Field(ge=0)] = 0.05
+    """Held-out share for eval: a fraction < 1, or a number of rows >= 1 (0 = no eval)."""
+    max_length: PositiveInt = 1024
+    """Tokens per training sequence; longer rows are truncated (and counted)."""
+    packing: bool = False
+    on_error: Literal["stop", "skip"] = "stop"
+    train_on: Literal["assistant", "all"] = "assistant"
+    """`assistant`: loss only on the model's answers (the prompt is masked). `all`: every token."""
+
+    @field_validator("val_size")
+    @classmethod
+    def _whole_rows(cls, v: float) -> float:
+        if v >= 1 and v != int(v):
+            raise ValueError(f"expected a fraction < 1 or a whole number of rows, got {v}")
+        return v
+
+
+class AdapterConfig(Section):
+    type: Literal["full", "lora", "qlora"] = "lora"
+    """full: every weight trains. lora: low-rank adapters on a frozen base. qlora: lora on a 4-bit NF4 base."""
+    r: PositiveInt = 16
+    lora_alpha: PositiveFloat = 32
+    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    target_modules: str | list[str] = "all_linear"
+    """A set (attention_qv, attention, all_linear) or an explicit list of module names."""
+    bias: Literal["none", "all", "lora_only"] = "none"
+    use_dora: bool = False
+    use_rslora: bool = False
+
+    @field_validator("target_modules")
+    @classmethod
+    def _known_set(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, str):
+            v = TARGET_SET_ALIASES.get(v, v)
+            if v not in TARGET_SETS:
+                raise ValueError(f"expected one of {', '.join(TARGET_SETS)} or a list of module names, got {v!r}")
+        elif not v or not all(isinstance(n, str) and n for n in v):
+            raise ValueError("expected a non-empty list of module names")
+        return v
+
+
+class QuantConfig(Section):
+    bits: Literal["none", 8, 4] = "none"
+    type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Dtype = "auto"
+
+    @field_validator("bits", mode="before")
+    @classmethod
+    def _bits_from_text(cls, v: Any) -> Any:
+        # YAML `bits: none` and `--set quant.bits=4` arrive as strings or None.
+        if v is None:
+            return "none"
+        if isinstance(v, str) and v.strip().isdigit():
+            return int(v)
+        return v
+
+
+class TrainConfig(Section):
+    num_train_epochs: PositiveFloat = 1.0
+    max_steps: Annotated[int, Field(ge=-1)] = -1
+    """Optimizer steps; -1 = run for num_train_epochs."""
+    per_device_train_batch_size: PositiveInt = 4
+    gradient_accumulation_steps: PositiveInt = 1
+    learning_rate: PositiveFloat = 2e-4
+    lr_scheduler_type: SchedulerName = "cosine"
+    warmup_steps: NonNegativeFloat = 0.03
+    """Whole steps, or a fraction < 1 of all steps (transformers 5 folded `warmup_ratio` into this)."""
+    weight_decay: NonNegativeFloat = 0.0
+    optim: OptimizerName = "adamw_torch"
+    gradient_checkpointing: bool = True
+    """Recompute activations in the backward pass: ~30% slower steps for far less activation memory."""
+    seed: int = 42
+    logging_steps: PositiveInt = 10
+    eval_steps: PositiveInt | None = None
+    """Evaluate every N steps; evaluation always runs before the first and after the last step."""
+    save_steps: PositiveInt | None = 200
+    """Checkpoint every N steps (for resume); None = only the final adapter."""
+    save_total_limit: PositiveInt | None = 2
+    report_to: Literal["none", "tensorboard", "wandb"] = "none"
+    deadline: str | float | None = None
+    """Stop gracefully (checkpoint + adapter, state `stopped`) after this long, e.g. '2h', '90m'."""
+    price_per_hour: NonNegativeFloat | None = None
+    """What the GPU box costs you per hour, for cost estimates."""
+
+    @field_validator("max_steps")
+    @classmethod
+    def _not_zero(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("expected a positive number of steps, or -1 to train for num_train_epochs")
+        return v
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _whole_steps(cls, v: float) -> float:
+        if v >= 1 and v != int(v):
+            raise ValueError(f"expected a fraction < 1 or a whole number of steps, got {v}")
+        return v
+
+    @field_validator("deadline")
+    @classmethod
+    def _duration(cls, v: str | float | None) -> str | float | None:
+        if v is not None and parse_duration(v) <= 0:
+            raise ValueError(f"expected a positive duration such as '2h' or '90m', got {v!r}")
+        return v
+
+    @property
+    def deadline_seconds(self) -> float | None:
+        return None if self.deadline is None else parse_duration(self.deadline)
+
+    def effective_batch_size(self, world_size: int = 1) -> int:
+        """Sequences per optimizer step: micro-batch x accumulation x processes."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps * world_size
+
+
+class HardwareConfig(Section):
+    gpus: list[Annotated[int, Field(ge=0)]] | None = None
+    """GPU indices to train on (CUDA_VISIBLE_DEVICES); None = every visible GPU."""
+
+
+class OutputConfig(Section):
+    runs_dir: str = "./runs"
+    run_name: str | None = None
+    """Folder name suffix; defaults to the preset or the model's name."""
+
+    @field_validator("run_name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and not _RUN_NAME.match(v):
+            raise ValueError(f"expected letters, digits, '.', '_' or '-' (it names a folder), got {v!r}")
+        return v
+
+
+class RunConfig(Section):
+    """Everything a run needs. Unknown keys are errors; see CONTRACTS.md for the key list."""
+
+    description: str = ""
+    """One line shown by `ftwiz presets`."""
+    model: ModelConfig
+    data: DataConfig
+    method: Literal["sft", "cpt", "dpo"] = "sft"
+    adapter: AdapterConfig = Field(default_factory=AdapterConfig)
+    quant: QuantConfig = Field(default_factory=QuantConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _adapter_and_quant_agree(self) -> RunConfig:
+        explicit = self.quant.model_fields_set
+        if self.adapter.type == "qlora":
+            # qlora = lora on a 4-bit NF4 double-quantized base; only an explicit contradiction is an error.
+            if "bits" in explicit and self.quant.bits != 4:
+                raise ValueError(
+                    f"quant.bits: adapter.type 'qlora' trains on a 4-bit base, got quant.bits={self.quant.bits!r}; "
+                    "use adapter.type 'lora' for an unquantized or 8-bit base"
+                )
+            if self.quant.bits != 4:
+                # Bypass validate_assignment's re-run of this validator; the value is known good.
+                object.__setattr__(self.quant, "bits", 4)
+        elif self.adapter.type == "full" and self.quant.bits != "none":
+            raise ValueError(
+                f"quant.bits: full fine-tuning cannot update quantized weights, got quant.bits={self.quant.bits!r}; "
+                "use adapter.type 'qlora' (4-bit) or 'lora' with quant.bits 8"
+            )
+        if self.method == "dpo":
+            raise ValueError("method: 'dpo' is not supported yet (planned); use 'sft' or 'cpt'")
+        return self
+
+    @property
+    def quantized(self) -> bool:
+        return self.quant.bits != "none"

@@ -1,0 +1,1 @@
+"""Datasets: loading, format detection, chat templates."""

@@ -1,0 +1,78 @@
+"""Resolve a target set (attention_qv, attention, all_linear) to explicit module names. Pure.
+
+ftwiz always hands PEFT an explicit list: PEFT's own `"all-linear"` also wraps MoE routers, and a set name
+hides from the user what will actually train. The input is the model's real linear-like leaf modules
+(qualified names), found by inspecting the model rather than by a per-architecture table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ftwiz.config.schema import TARGET_SET_ALIASES
+from ftwiz.errors import BadInput
+
+# Name suffixes of attention projections across architectures (Llama/Mistral/Qwen q_proj..., GPT-2's fused
+# c_attn, GPT-NeoX/Falcon query_key_value, Phi-3 qkv_proj, MPT Wqkv, Baichuan W_pack, BERT-style query/value).
+ATTN_Q = {"q_proj", "query", "wq", "q_lin"}
+ATTN_K = {"k_proj", "key", "wk", "k_lin"}
+ATTN_V = {"v_proj", "value", "wv", "v_lin"}
+ATTN_O = {"o_proj", "out_proj", "wo", "out_lin"}
+ATTN_FUSED = {"qkv_proj", "query_key_value", "c_attn", "Wqkv", "W_pack", "qkv"}
+ATTN_PARENTS = ("attn", "attention", "self_attn", "self_attention")
+# Routers choose experts; adapting them destabilises MoE training, so all_linear leaves them out.
+ROUTER_NAMES = {"router", "gate"}
+HEAD_NAMES = {"lm_head", "embed_out", "output", "score"}
+
+
+def _suffix(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _parent(name: str) -> str:
+    parts = name.split(".")
+    return parts[-2] if len(parts) > 1 else ""
+
+
+def is_attention_output(name: str) -> bool:
+    """o_proj-like modules, plus `dense`/`c_proj` when they sit inside an attention block (Phi, GPT-2)."""
+    suffix = _suffix(name)
+    return suffix in ATTN_O or (suffix in {"dense", "c_proj"} and _parent(name) in ATTN_PARENTS)
+
+
+def is_router(name: str) -> bool:
+    # Mixtral: block_sparse_moe.gate; Qwen-MoE: mlp.gate (beside mlp.experts); generic: *.router.
+    # A dense model's `mlp.gate_proj` is an MLP projection, not a router.
+    return _suffix(name) in ROUTER_NAMES
+
+
+def resolve_targets(spec: str | list[str], linear_names: Iterable[str]) -> list[str]:
+    """Module-name suffixes PEFT should adapt, sorted; `linear_names` are the model's linear leaves."""
+    names = list(linear_names)
+    suffixes = sorted({_suffix(n) for n in names})
+    if isinstance(spec, list):
+        missing = [t for t in spec if t not in suffixes and t not in names]
+        if missing:
+            raise BadInput(
+                f"adapter.target_modules: {', '.join(missing)} not found among the model's linear layers",
+                hint=f"The model has: {', '.join(suffixes)}.",
+            )
+        return list(spec)
+    spec = TARGET_SET_ALIASES.get(spec, spec)
+    body = [n for n in names if _suffix(n) not in HEAD_NAMES and not is_router(n)]
+    fused = {_suffix(n) for n in body if _suffix(n) in ATTN_FUSED}
+    if spec == "all_linear":
+        chosen = {_suffix(n) for n in body}
+    elif spec == "attention_qv":
+        chosen = {_suffix(n) for n in body if _suffix(n) in ATTN_Q | ATTN_V} or fused
+    elif spec == "attention":
+        chosen = {_suffix(n) for n in body if _suffix(n) in ATTN_Q | ATTN_K | ATTN_V | ATTN_FUSED}
+        chosen |= {_suffix(n) for n in body if is_attention_output(n)}
+    else:
+        raise BadInput(f"adapter.target_modules: unknown set {spec!r}; use attention_qv, attention or all_linear")
+    if not chosen:
+        raise BadInput(
+            f"adapter.target_modules: the set {spec!r} matches none of the model's linear layers",
+            hint=f"List them explicitly from: {', '.join(suffixes)}.",
+        )
+    return sorted(chosen)

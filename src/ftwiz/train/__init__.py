@@ -1,0 +1,1 @@
+"""Training: the worker process and how it is launched. Importing this package imports nothing heavy."""

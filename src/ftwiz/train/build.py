@@ -1,0 +1,170 @@
+"""Build what a run needs from a RunConfig: tokenizer, model, PEFT config, TRL SFTConfig and trainer.
+
+This is where ftwiz's key names meet the installed libraries' (transformers 5: `dtype=`, warmup_steps as a
+ratio when < 1, `processing_class=`; TRL 1.x SFTConfig: `max_length`, `assistant_only_loss`, bf16 on by
+default, gradient checkpointing on by default). Heavy imports: only the worker imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PreTrainedTokenizerBase
+
+from ftwiz import bundled
+from ftwiz.config.schema import RunConfig
+from ftwiz.data.templates import ensure_chat_template, ensure_pad_token
+from ftwiz.models.targets import resolve_targets
+from ftwiz.runs.store import RunDir
+
+log = logging.getLogger("ftwiz.train")
+
+_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+def compute_dtype(name: str) -> torch.dtype:
+    """`auto`: bf16 where the GPU supports it, fp16 on older GPUs (T4, V100), fp32 on the CPU."""
+    if name != "auto":
+        return _DTYPES[name]
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def model_path(config: RunConfig) -> str:
+    return bundled.resolve(config.model.id, key="model.id")
+
+
+def load_tokenizer(config: RunConfig, decisions: list[str]) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(model_path(config), trust_remote_code=config.model.trust_remote_code)
+    if (template := ensure_chat_template(tokenizer)) is not None:
+        decisions.append(f"the tokenizer has no chat template: using the {template} fallback")
+    if (pad := ensure_pad_token(tokenizer)) is not None:
+        decisions.append(f"the tokenizer has no pad token: padding with {pad!r}")
+    tokenizer.padding_side = "right"  # training; generation switches to left
+    return tokenizer
+
+
+def quantization_config(config: RunConfig) -> BitsAndBytesConfig | None:
+    if config.quant.bits == 4:
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=config.quant.type,
+            bnb_4bit_use_double_quant=config.quant.double_quant,
+            bnb_4bit_compute_dtype=compute_dtype(config.quant.compute_dtype),
+        )
+    if config.quant.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_model(config: RunConfig) -> Any:
+    dtype = compute_dtype(config.model.dtype)
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": config.model.trust_remote_code}
+    if config.model.attn_implementation:
+        kwargs["attn_implementation"] = config.model.attn_implementation
+    if (quant := quantization_config(config)) is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = {"": torch.cuda.current_device() if torch.cuda.is_available() else "cpu"}
+    model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
+    if quant is not None:
+        from peft import prepare_model_for_kbit_training
+
+        # Casts norms and the head to fp32 for stable training and wires checkpointing for a frozen k-bit base.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.train.gradient_checkpointing)
+    return model
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Qualified names of the model's linear-like leaves: nn.Linear, transformers' Conv1D, bnb linears."""
+    from transformers.pytorch_utils import Conv1D
+
+    kinds: tuple[type, ...] = (torch.nn.Linear, Conv1D)
+    return [name for name, module in model.named_modules() if isinstance(module, kinds)]
+
+
+def peft_config(config: RunConfig, model: Any) -> Any:
+    if config.adapter.type == "full":
+        return None
+    from peft import LoraConfig
+
+    adapter = config.adapter
+    return LoraConfig(
+        r=adapter.r,
+        lora_alpha=adapter.lora_alpha,
+        lora_dropout=adapter.lora_dropout,
+        target_modules=resolve_targets(adapter.target_modules, linear_module_names(model)),
+        bias=adapter.bias,
+        use_dora=adapter.use_dora,
+        use_rslora=adapter.use_rslora,
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
+    from trl import SFTConfig
+
+    train = config.train
+    dtype = compute_dtype(config.quant.compute_dtype if config.quantized else config.model.dtype)
+    on_gpu = torch.cuda.is_available()
+    return SFTConfig(
+        output_dir=str(run.checkpoints),
+        num_train_epochs=train.num_train_epochs,
+        max_steps=train.max_steps,
+        per_device_train_batch_size=train.per_device_train_batch_size,
+        per_device_eval_batch_size=train.per_device_train_batch_size,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler_type,
+        warmup_steps=train.warmup_steps,  # transformers 5: < 1 is a ratio of all steps
+        weight_decay=train.weight_decay,
+        optim=train.optim,
+        gradient_checkpointing=train.gradient_checkpointing,  # transformers 5 maps it to activation checkpointing
+        seed=train.seed,
+        data_seed=train.seed,
+        logging_steps=train.logging_steps,
+        logging_first_step=True,
+        eval_strategy="steps" if has_eval and train.eval_steps else "no",
+        eval_steps=train.eval_steps,
+        save_strategy="steps" if train.save_steps else "no",
+        save_steps=train.save_steps or 500,
+        save_total_limit=train.save_total_limit,
+        report_to=[] if train.report_to == "none" else [train.report_to],
+        bf16=on_gpu and dtype == torch.bfloat16,  # TRL defaults bf16 on; the CPU trains in fp32
+        fp16=on_gpu and dtype == torch.float16,
+        max_length=config.data.max_length,
+        packing=config.data.packing,
+        assistant_only_loss=config.method == "sft" and config.data.train_on == "assistant",
+        completion_only_loss=config.data.train_on == "assistant" if config.method == "sft" else False,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,  # the run folder is the progress display; tqdm would fill train.log
+        dataloader_num_workers=0,
+    )
+
+
+def make_trainer(
+    config: RunConfig,
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    train_ds: Any,
+    eval_ds: Any,
+    run: RunDir,
+    callbacks: list[Any],
+) -> Any:
+    from trl import SFTTrainer
+
+    data_format = "messages" if "messages" in train_ds.column_names else "other"
+    args = sft_config(config, run, has_eval=eval_ds is not None)
+    if data_format != "messages":
+        args.assistant_only_loss = False
+    return SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(config, model),
+        callbacks=callbacks,
+    )

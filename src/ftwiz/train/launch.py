@@ -1,0 +1,79 @@
+"""Create a run folder for a RunConfig and start the worker in its own session.
+
+The worker is `python -m ftwiz.train RUN_DIR`, started with `start_new_session=True`: it has no controlling
+terminal, so closing the terminal, dropping SSH or Ctrl-C in the launching shell does not reach it. Only
+stop requests (files in the run folder) and signals sent on purpose do. Light: no torch here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from ftwiz import bundled
+from ftwiz.config.presets import to_yaml
+from ftwiz.config.schema import RunConfig
+from ftwiz.errors import BadInput
+from ftwiz.redact import redact
+from ftwiz.runs.store import RunDir, create_run, utc_now, write_json_atomic, write_text_atomic
+
+
+def default_run_name(config: RunConfig, preset: str | None) -> str:
+    """The preset's name, else the model's last path component, made safe for a folder name."""
+    if config.output.run_name:
+        return config.output.run_name
+    base = preset or Path(config.model.id.rstrip("/")).name or "run"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "run"
+
+
+def preflight(config: RunConfig) -> None:
+    """Catch a missing local model or data path now, with exit 2, rather than in the worker's log."""
+    for key, ref in (("model.id", config.model.id), ("data.path", config.data.path)):
+        path = Path(bundled.resolve(ref, key=key)).expanduser()
+        looks_local = ref.startswith((".", "/", "~")) or path.suffix in (
+            ".json",
+            ".jsonl",
+            ".csv",
+            ".parquet",
+        )
+        if looks_local and not path.exists():
+            raise BadInput(
+                f"{key}: {ref}: no such file or folder",
+                hint="Check the path (relative to this shell's folder).",
+            )
+
+
+def prepare_run(config: RunConfig, *, argv: list[str], preset: str | None = None) -> RunDir:
+    """A new run folder holding the frozen config, the command that made it, and a `queued` status."""
+    name = default_run_name(config, preset)
+    config = config.model_copy(update={"output": config.output.model_copy(update={"run_name": name})})
+    run = create_run(Path(config.output.runs_dir).expanduser(), name)
+    write_text_atomic(run.config, to_yaml(config))
+    write_text_atomic(run.command, redact(shlex.join(argv)) + "\n")
+    write_json_atomic(run.status, {"state": "queued", "run_id": run.id, "created_at": utc_now()})
+    return run
+
+
+def spawn_worker(run: RunDir) -> subprocess.Popen[bytes]:
+    """Start the worker detached from this terminal; its output goes to train.log."""
+    with run.log.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ftwiz.train", str(run.path.resolve())],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=_worker_env(),
+        )
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"  # train.log fills as it happens
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env

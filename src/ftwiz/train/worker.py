@@ -1,0 +1,164 @@
+"""The training worker: `python -m ftwiz.train RUN_DIR`.
+
+It reads only its run folder (config.yaml) and writes only into it: status.json, metrics.jsonl, samples.md,
+environment.txt, checkpoints/ and adapter/; its stdout/stderr are train.log (the launcher redirects them).
+It runs in its own session, so a dropped SSH connection or a closed monitor does not end it. One recipe,
+torchtune-style: setup -> eval before -> train -> eval after -> save -> samples.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ftwiz.config.presets import load_config_file
+from ftwiz.config.schema import RunConfig
+from ftwiz.errors import ExitCode, FtwizError
+from ftwiz.runs.store import (
+    MetricsWriter,
+    RunDir,
+    StatusWriter,
+    request_stop,
+    utc_now,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+log = logging.getLogger("ftwiz.train")
+
+
+@dataclass
+class Outcome:
+    state: str  # completed | stopped
+    final: dict[str, Any]
+    trainer: Any = None
+    decisions: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.state == "completed" else ExitCode.STOPPED
+
+
+def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcome:
+    """Train as configured; the caller owns status' final state. Returns the trainer for in-process callers."""
+    import torch  # noqa: F401  (import order: CUDA_VISIBLE_DEVICES is set before this)
+
+    from ftwiz.data.load import load_rows, split_rows
+    from ftwiz.train import build, samples
+    from ftwiz.train.callbacks import RunFolderCallback
+
+    decisions: list[str] = []
+    write_text_atomic(run.environment, environment_report())
+    log.info("loading tokenizer and model %s", config.model.id)
+    tokenizer = build.load_tokenizer(config, decisions)
+    model = build.load_model(config)
+    rows, fmt = load_rows(config.data)
+    train_ds, eval_ds = split_rows(rows, config.data.val_size, config.train.seed)
+    log.info("data: %d training rows, %d held out (%s)", len(train_ds), len(eval_ds or []), fmt)
+
+    metrics = MetricsWriter(run)
+    callback = RunFolderCallback(run, status, metrics, config.train.deadline_seconds)
+    trainer = build.make_trainer(config, model, tokenizer, train_ds, eval_ds, run, [callback])
+    trainable, total = _param_counts(trainer.model)
+    log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    status.update(trainable_params=trainable, total_params=total, decisions=decisions)
+
+    prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds)
+    before = samples.generate(trainer.model, tokenizer, prompts)
+    _write_samples(run, samples.to_records(prompts, before, None))
+    eval_before = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # logs the step-0 eval line
+
+    if run.stop_request.exists():
+        log.info("stop requested before training started")
+        return Outcome("stopped", {"steps": 0}, trainer, decisions)
+    log.info("training")
+    result = trainer.train()
+    eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the final eval line
+
+    trainer.save_model(str(run.adapter))
+    tokenizer.save_pretrained(str(run.adapter))
+    log.info("saved %s to %s", "adapter" if config.adapter.type != "full" else "model", run.adapter)
+    after = samples.generate(trainer.model, tokenizer, prompts)
+    _write_samples(run, samples.to_records(prompts, before, after))
+    metrics.close()
+
+    final = {
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "eval_loss_before": eval_before,
+        "eval_loss": eval_after,
+        "train_runtime": callback.summary.get("train_runtime"),
+        "tokens_seen": trainer.state.num_input_tokens_seen,
+    }
+    if callback.stop_reason:
+        decisions.append(f"stopped early at step {trainer.state.global_step}: {callback.stop_reason}")
+        return Outcome("stopped", final, trainer, decisions)
+    return Outcome("completed", final, trainer, decisions)
+
+
+def _write_samples(run: RunDir, records: list[dict[str, Any]]) -> None:
+    from ftwiz.train.samples import to_markdown
+
+    write_json_atomic(run.samples_json, records)
+    write_text_atomic(run.samples, to_markdown(records))
+
+
+def _param_counts(model: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def environment_report() -> str:
+    """environment.txt: Python, GPU/driver/CUDA, and every installed package (no environment variables)."""
+    import platform
+
+    import torch
+
+    lines = [f"python {platform.python_version()} on {platform.platform()}", f"torch {torch.__version__}"]
+    if torch.cuda.is_available():
+        lines.append(f"cuda {torch.version.cuda}")
+        lines += [f"gpu {i}: {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    else:
+        lines.append("gpu: none (training on the CPU)")
+    lines.append("")
+    lines += sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"])
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m ftwiz.train RUN_DIR", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    run = RunDir(Path(argv[0]).resolve())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    status = StatusWriter(run, state="loading", pid=os.getpid(), started_at=utc_now(), world_size=1, run_id=run.id)
+    status.start_heartbeat()
+    # SIGTERM (kill, a scheduler, `systemctl stop`) becomes the same graceful stop as `ftwiz stop`.
+    signal.signal(signal.SIGTERM, lambda *_: request_stop(run, reason="SIGTERM"))
+    try:
+        config = load_config_file(run.config)
+        if config.hardware.gpus is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in config.hardware.gpus)
+        outcome = run_training(run, config, status)
+    except FtwizError as exc:
+        log.error("%s", exc)
+        status.update(state="failed", ended_at=utc_now(), error={"summary": exc.message, "log": str(run.log)})
+        return exc.exit_code
+    except BaseException as exc:  # a failed run must say so in status.json, whatever the cause
+        traceback.print_exc()
+        summary = f"{type(exc).__name__}: {exc}".strip()
+        status.update(state="failed", ended_at=utc_now(), error={"summary": summary[:500], "log": str(run.log)})
+        return ExitCode.RUN_FAILED
+    finally:
+        status.close()
+    status.update(state=outcome.state, ended_at=utc_now(), final=outcome.final, decisions=outcome.decisions)
+    log.info("run %s %s", run.id, outcome.state)
+    return outcome.exit_code
