@@ -109,6 +109,11 @@ def parse_override(text: str) -> tuple[Loc, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw  # not YAML: take it as the string the user typed
+    if isinstance(value, str):
+        try:
+            value = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
+        except ValueError:
+            pass
     return tuple(key.split(".")), value
 
 

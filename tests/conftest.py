@@ -1,0 +1,57 @@
+"""Shared fixtures. Training is expensive on a 2-core CPU: one demo run per session serves every e2e check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_TOKEN = "hf_FakeTokenForTests0123456789"  # set in the demo's environment; must never reach the run folder
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None) -> CliResult:
+    """`ftwiz ARGS...` in a subprocess, as a user would run it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ftwiz", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliResult, Path]:
+    """The README's demo, once: `ftwiz --preset tiny-demo --headless` into a temporary runs folder."""
+    runs = tmp_path_factory.mktemp("runs")
+    result = run_cli(
+        "--preset",
+        "tiny-demo",
+        "--headless",
+        "--set",
+        f"output.runs_dir={runs}",
+        timeout=600,
+        env={"HF_TOKEN": FAKE_TOKEN},
+    )
+    folders = sorted(p for p in runs.iterdir() if p.is_dir())
+    assert folders, f"no run folder created\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result, folders[-1]

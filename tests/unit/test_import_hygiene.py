@@ -1,0 +1,27 @@
+"""The pure core and the CLI stay light: no torch, transformers or textual at import (DESIGN.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+LIGHT_MODULES = [
+    "ftwiz.cli",
+    "ftwiz.config",
+    "ftwiz.config.schema",
+    "ftwiz.config.presets",
+    "ftwiz.models.targets",
+    "ftwiz.runs.store",
+    "ftwiz.train.launch",
+    "ftwiz.headless",
+]
+HEAVY = ["torch", "transformers", "peft", "trl", "datasets", "textual"]
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_module_imports_without_heavy_dependencies(module):
+    code = f"import sys, {module}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"importing {module} pulled in {out}"
