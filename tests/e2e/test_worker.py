@@ -120,3 +120,25 @@ def test_worker_with_a_broken_run_folder_fails_cleanly(tmp_path: Path):
     status = json.loads(run.status.read_text())
     assert status["state"] == "failed"
     assert "data: required" in status["error"]["summary"]
+
+
+def test_qlora_trains_on_a_4bit_base(tmp_path: Path):
+    """The QLoRA path (bitsandbytes NF4 base, prepare_model_for_kbit_training, LoRA) end to end on the CPU."""
+    result = run_cli(
+        "--preset",
+        "tiny-demo",
+        "--headless",
+        "--set",
+        "adapter.type=qlora",
+        "--set",
+        f"output.runs_dir={tmp_path}",
+        "--set",
+        "train.max_steps=5",
+        "--set",
+        "data.val_size=8",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = RunDir(Path(result.stdout.strip().splitlines()[-1]))
+    assert read_status(run)["state"] == "completed"
+    assert "quantized to 4-bit nf4" in run.log.read_text()
+    assert (run.adapter / "adapter_model.safetensors").is_file()

@@ -185,9 +185,9 @@ def test_overrides_parse_yaml_values_and_win(tmp_path: Path):
     assert MINIMAL == {"model": {"id": "org/model"}, "data": {"path": "data.jsonl"}}  # not mutated
     assert origins[("adapter", "r")] == "--set adapter.r=32"
     for bad in ("noequals", "=3", "a..b=1"):
-        with pytest.raises(BadInput, match="expected KEY.PATH=VALUE"):
+        with pytest.raises(BadInput, match=r"expected KEY\.PATH=VALUE"):
             parse_override(bad)
-    with pytest.raises(BadInput, match="'model.id' is a value, not a section"):
+    with pytest.raises(BadInput, match=r"'model\.id' is a value, not a section"):
         apply_overrides(MINIMAL, ["model.id.x=1"], {})
 
 

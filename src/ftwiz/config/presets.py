@@ -6,6 +6,7 @@ for an override. Pure: PyYAML and pydantic only.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,10 +111,8 @@ def parse_override(text: str) -> tuple[Loc, Any]:
     except yaml.YAMLError:
         value = raw  # not YAML: take it as the string the user typed
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)  # YAML 1.1 reads `1e-4` (no dot) as a string
-        except ValueError:
-            pass
     return tuple(key.split(".")), value
 
 

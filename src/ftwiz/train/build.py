@@ -72,6 +72,13 @@ def load_model(config: RunConfig) -> Any:
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 
+        kind = f"4-bit {config.quant.type}" if config.quant.bits == 4 else "8-bit"
+        log.info(
+            "base weights quantized to %s%s",
+            kind,
+            " (double quant)" if config.quant.bits == 4 and config.quant.double_quant else "",
+        )
+
         # Casts norms and the head to fp32 for stable training and wires checkpointing for a frozen k-bit base.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.train.gradient_checkpointing)
     return model
@@ -103,10 +110,11 @@ def peft_config(config: RunConfig, model: Any) -> Any:
     )
 
 
-def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
+def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, conversational: bool) -> Any:
     from trl import SFTConfig
 
     train = config.train
+    answers_only = config.method == "sft" and config.data.train_on == "assistant"
     dtype = compute_dtype(config.quant.compute_dtype if config.quantized else config.model.dtype)
     on_gpu = torch.cuda.is_available()
     return SFTConfig(
@@ -136,8 +144,9 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
         fp16=on_gpu and dtype == torch.float16,
         max_length=config.data.max_length,
         packing=config.data.packing,
-        assistant_only_loss=config.method == "sft" and config.data.train_on == "assistant",
-        completion_only_loss=config.data.train_on == "assistant" if config.method == "sft" else False,
+        # Loss on the answers only: assistant turns of chats, completions of prompt/completion rows.
+        assistant_only_loss=answers_only and conversational,
+        completion_only_loss=None if answers_only else False,  # None: TRL's default, on for prompt/completion
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,  # the run folder is the progress display; tqdm would fill train.log
         dataloader_num_workers=0,
@@ -155,10 +164,8 @@ def make_trainer(
 ) -> Any:
     from trl import SFTTrainer
 
-    data_format = "messages" if "messages" in train_ds.column_names else "other"
-    args = sft_config(config, run, has_eval=eval_ds is not None)
-    if data_format != "messages":
-        args.assistant_only_loss = False
+    conversational = "messages" in train_ds.column_names
+    args = sft_config(config, run, has_eval=eval_ds is not None, conversational=conversational)
     return SFTTrainer(
         model=model,
         args=args,
