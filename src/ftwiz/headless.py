@@ -100,7 +100,7 @@ def follow(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console |
         disable=not live,
     )
     task = progress.add_task("loading", total=None, loss="–", tps="–")
-    console.print(f"Run [bold]{run.id}[/] started; folder {run.path}")
+    console.print(f"Run [bold]{run.id}[/] started in {run.path}", highlight=False)
     try:
         with progress:
             while True:
@@ -138,13 +138,13 @@ def _finish(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console,
         state = "died"
     final = status.get("final") or {}
     if state in ("completed", "stopped"):
-        before, after = final.get("eval_loss_before"), final.get("eval_loss")
-        if before is not None and after is not None:
-            change = 100 * (after - before) / before
-            console.print(f"eval loss {before:.4f} -> {after:.4f} ({change:+.1f}%)")
         _print_samples(run, console)
         for decision in status.get("decisions") or []:
             console.print(f"[dim]note: {decision}[/]")
+        before, after = final.get("eval_loss_before"), final.get("eval_loss")
+        if before is not None and after is not None:
+            change = 100 * (after - before) / before
+            console.print(f"[bold]eval loss {before:.4f} -> {after:.4f} ({change:+.1f}%)[/]")
         color = "green" if state == "completed" else "yellow"
         console.print(
             f"[{color}]Run {state}[/] after {final.get('steps', status.get('step', 0))} steps. Adapter: {run.adapter}"
@@ -174,12 +174,13 @@ def _print_samples(run: RunDir, console: Console) -> None:
     if not records:
         return
     console.print(f"[bold]Held-out prompts, before and after training[/] (full text: {run.samples})")
+    width = max(40, console.width - 14)  # one terminal line per field
     for i, rec in enumerate(records, 1):
-        console.print(f"[bold]{i}.[/] {escape(_one_line(rec['prompt']))}", highlight=False)
-        console.print(f"   expected: {_one_line(rec['expected'])}", markup=False, highlight=False)
-        console.print(f"   before:   {_one_line(rec['before'])}", markup=False, highlight=False)
+        console.print(f"[bold]{i}.[/] {escape(_one_line(rec['prompt'], width + 8))}", highlight=False)
+        console.print(f"   expected: {_one_line(rec['expected'], width)}", markup=False, highlight=False)
+        console.print(f"   before:   {_one_line(rec['before'], width)}", markup=False, highlight=False)
         if rec.get("after") is not None:
-            console.print(f"   after:    {_one_line(rec['after'])}", markup=False, highlight=False)
+            console.print(f"   after:    {_one_line(rec['after'], width)}", markup=False, highlight=False)
 
 
 def _log_tail(path: Path, lines: int = 15) -> list[str]:

@@ -7,6 +7,7 @@ default, gradient checkpointing on by default). Heavy imports: only the worker i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -117,7 +118,12 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, conversational
     answers_only = config.method == "sft" and config.data.train_on == "assistant"
     dtype = compute_dtype(config.quant.compute_dtype if config.quantized else config.model.dtype)
     on_gpu = torch.cuda.is_available()
+    # transformers 5 renamed gradient checkpointing to activation checkpointing (the old name warns, then goes
+    # in v6); TRL's config defaults it on, so always pass it under the name the installed version knows.
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return SFTConfig(
+        **{checkpointing: train.gradient_checkpointing},
         output_dir=str(run.checkpoints),
         num_train_epochs=train.num_train_epochs,
         max_steps=train.max_steps,
@@ -129,7 +135,6 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, conversational
         warmup_steps=train.warmup_steps,  # transformers 5: < 1 is a ratio of all steps
         weight_decay=train.weight_decay,
         optim=train.optim,
-        gradient_checkpointing=train.gradient_checkpointing,  # transformers 5 maps it to activation checkpointing
         seed=train.seed,
         data_seed=train.seed,
         logging_steps=train.logging_steps,
