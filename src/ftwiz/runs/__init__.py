@@ -1,0 +1,1 @@
+"""The run folder: the interface between the worker (writes) and monitors (read)."""

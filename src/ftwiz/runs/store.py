@@ -1,0 +1,208 @@
+"""The run folder `runs/<id>/` (CONTRACTS.md): layout, atomic writes, status, metrics, stop requests.
+
+The worker writes, monitors read, so every file another process reads is written atomically (temp file +
+`os.replace`) or append-only (`metrics.jsonl`, one JSON object a line, flushed per line). A stop request is
+a file the worker polls: it works across SSH sessions and users without signals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ACTIVE_STATES = ("queued", "loading", "running")
+FINAL_STATES = ("completed", "failed", "stopped")
+HEARTBEAT_SECONDS = 5.0
+"""How often a live worker refreshes `heartbeat` (the contract promises at least every 10 s)."""
+STALE_SECONDS = 30.0
+"""A heartbeat older than this, with the pid gone, means the worker died without saying so."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run folder."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    config = property(lambda self: self.path / "config.yaml")
+    plan = property(lambda self: self.path / "plan.json")
+    status = property(lambda self: self.path / "status.json")
+    metrics = property(lambda self: self.path / "metrics.jsonl")
+    log = property(lambda self: self.path / "train.log")
+    command = property(lambda self: self.path / "command.txt")
+    environment = property(lambda self: self.path / "environment.txt")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    adapter = property(lambda self: self.path / "adapter")
+    samples = property(lambda self: self.path / "samples.md")
+    samples_json = property(lambda self: self.path / "samples.json")
+    stop_request = property(lambda self: self.path / "stop.request")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def create_run(runs_dir: Path, run_name: str, now: datetime | None = None) -> RunDir:
+    """A new, empty run folder `YYYYMMDD-HHMMSS-<run_name>`, with `-2`, `-3`... on a clash."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    base = f"{stamp}-{run_name}"
+    for attempt in range(1, 1000):
+        path = runs_dir / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            path.mkdir()  # atomic: two launches in the same second get different folders
+        except FileExistsError:
+            continue
+        return RunDir(path)
+    raise RuntimeError(f"could not create a run folder under {runs_dir}")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+class StatusWriter:
+    """Owns `status.json` for the worker: merges updates, writes atomically, beats every few seconds."""
+
+    def __init__(self, run: RunDir, **initial: Any) -> None:
+        self._path = run.status
+        self._lock = threading.Lock()
+        self._status: dict[str, Any] = read_json(self._path) or {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.update(**initial)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            self._status.update(fields)
+            self._status["heartbeat"] = time.time()
+            write_json_atomic(self._path, self._status)
+
+    def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                self.update()
+
+        self._thread = threading.Thread(target=beat, name="ftwiz-heartbeat", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+def read_status(run: RunDir) -> dict[str, Any]:
+    return read_json(run.status) or {}
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def effective_state(status: dict[str, Any], now: float | None = None) -> str:
+    """The recorded state, or `died` when an active run's process is gone and its heartbeat is stale."""
+    state = status.get("state", "queued")
+    if state in ACTIVE_STATES:
+        stale = (now or time.time()) - float(status.get("heartbeat") or 0) > STALE_SECONDS
+        if stale and not pid_alive(status.get("pid")):
+            return "died"
+    return state
+
+
+class MetricsWriter:
+    """Appends one JSON object a line to `metrics.jsonl`, flushed per line so a tail sees it at once."""
+
+    def __init__(self, run: RunDir) -> None:
+        self._fh = run.metrics.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, kind: str, step: int, **values: Any) -> dict[str, Any]:
+        record = {"kind": kind, "step": step, **values}
+        with self._lock:
+            self._fh.write(json.dumps(record, default=float) + "\n")
+            self._fh.flush()
+        return record
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+@dataclass
+class MetricsReader:
+    """Follows `metrics.jsonl`: each `read_new()` returns the complete lines written since the last call."""
+
+    path: Path
+    _offset: int = 0
+    _partial: bytes = field(default=b"", repr=False)
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        *lines, self._partial = data.split(b"\n")  # the last piece is an unfinished line (or b"")
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def iter_metrics(run: RunDir) -> Iterator[dict[str, Any]]:
+    """Every complete metrics record of a run, in order."""
+    yield from MetricsReader(run.metrics).read_new()
+
+
+def request_stop(run: RunDir, reason: str = "user") -> None:
+    write_json_atomic(run.stop_request, {"requested_at": utc_now(), "reason": reason})
+
+
+def stop_requested(run: RunDir) -> bool:
+    return run.stop_request.exists()
