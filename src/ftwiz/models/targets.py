@@ -46,6 +46,39 @@ def is_router(name: str) -> bool:
     return _suffix(name) in ROUTER_NAMES
 
 
+MLP_UP = {"up_proj", "fc1", "c_fc", "dense_h_to_4h", "w3", "wi", "fc_in"}
+MLP_GATE = {"gate_proj", "w1"}
+MLP_DOWN = {"down_proj", "fc2", "dense_4h_to_h", "w2", "fc_out"}
+MLP_FUSED = {"gate_up_proj"}
+MLP_PARENTS = ("mlp", "feed_forward", "ffn", "block_sparse_moe", "moe")
+
+
+def classify(name: str) -> str:
+    """The kind of a linear module from its qualified name: attention_q/k/v/o, attention_qkv, mlp_up/gate/
+    down, mlp_gate_up, router, lm_head or other."""
+    suffix = _suffix(name)
+    if suffix in HEAD_NAMES:
+        return "lm_head"
+    if is_router(name):
+        return "router"
+    if suffix in ATTN_FUSED:
+        return "attention_qkv"
+    for kind, names in (("attention_q", ATTN_Q), ("attention_k", ATTN_K), ("attention_v", ATTN_V)):
+        if suffix in names:
+            return kind
+    if is_attention_output(name):
+        return "attention_o"
+    if suffix in MLP_FUSED:
+        return "mlp_gate_up"
+    if suffix in MLP_GATE:
+        return "mlp_gate"
+    if suffix in MLP_UP:
+        return "mlp_up"
+    if suffix in MLP_DOWN or (suffix in {"c_proj", "dense"} and _parent(name) in MLP_PARENTS):
+        return "mlp_down"
+    return "other"
+
+
 def resolve_targets(spec: str | list[str], linear_names: Iterable[str]) -> list[str]:
     """Module-name suffixes PEFT should adapt, sorted; `linear_names` are the model's linear leaves."""
     names = list(linear_names)

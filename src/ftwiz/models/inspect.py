@@ -1,0 +1,143 @@
+"""Inspect a model's real module tree on the meta device: no weights downloaded, no RAM spent on them.
+
+The result (plain JSON) lists the linear-like leaves grouped by name, the fused 3-D expert parameters of MoE
+models, and the target sets with their trainable-parameter cost. It is cached by a hash of the config, so the
+planner and the wizard read it back without importing torch (`models/cache.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ftwiz.models.targets import classify, resolve_targets
+from ftwiz.models.spec import text_config
+
+# Sub-modules of multimodal models that are not the language model: never fine-tuning targets by default.
+TOWER_MARKERS = (
+    "vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder", "multi_modal_projector",
+    "mm_projector", "audio_tower", "audio_model", "audio_encoder", "embed_vision", "embed_audio",
+)
+TARGET_SETS = ("attention_qv", "attention", "all_linear")
+INSPECTION_VERSION = 1
+
+
+def _in_tower(name: str) -> bool:
+    return any(part in TOWER_MARKERS for part in name.split("."))
+
+
+def build_meta_model(config: Mapping[str, Any], *, trust_remote_code: bool = False, source: str | None = None) -> Any:
+    """The model class transformers builds for this config, on the meta device."""
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if config.get("auto_map") and trust_remote_code and source:
+        hf_config = AutoConfig.from_pretrained(source, trust_remote_code=True)
+    else:
+        mapping = transformers.models.auto.configuration_auto.CONFIG_MAPPING
+        hf_config = mapping[config["model_type"]].from_dict(dict(config))
+    logging.getLogger("transformers").setLevel(logging.ERROR)  # token-id range warnings on tiny test configs
+    with torch.device("meta"):
+        try:
+            return AutoModelForCausalLM.from_config(hf_config, trust_remote_code=trust_remote_code)
+        except ValueError:
+            # Multimodal configs (Llava, Qwen2-VL, Gemma 3...) map to image-text-to-text classes.
+            from transformers import AutoModelForImageTextToText
+
+            return AutoModelForImageTextToText.from_config(hf_config, trust_remote_code=trust_remote_code)
+
+
+def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
+    """Groups, fused parameters, target sets and their trainable-parameter counts at `rank`."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    linear_kinds: tuple[type, ...] = (torch.nn.Linear, Conv1D)
+    try:
+        import bitsandbytes as bnb
+
+        linear_kinds += (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
+    except ImportError:  # bitsandbytes is optional for inspection
+        pass
+
+    groups: dict[tuple[str, int, int], dict[str, Any]] = {}
+    fused: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
+    linear_names: list[str] = []
+    excluded: set[str] = set()
+    for name, module in model.named_modules():
+        if _in_tower(name):
+            if isinstance(module, linear_kinds):
+                excluded.add(next(p for p in name.split(".") if p in TOWER_MARKERS))
+            continue
+        if isinstance(module, linear_kinds):
+            if isinstance(module, Conv1D):  # GPT-2 stores (in, out)
+                fan_in, fan_out = module.weight.shape
+            else:
+                fan_in, fan_out = module.in_features, module.out_features
+            linear_names.append(name)
+            suffix = name.rsplit(".", 1)[-1]
+            group = groups.setdefault(
+                (suffix, fan_in, fan_out),
+                {"name": suffix, "count": 0, "in_features": fan_in, "out_features": fan_out, "params": 0,
+                 "kind": classify(name)},
+            )
+            group["count"] += 1
+            group["params"] += sum(p.numel() for p in module.parameters(recurse=False))
+    for name, param in model.named_parameters():
+        if param.ndim == 3 and not _in_tower(name):
+            suffix = ".".join(name.split(".")[-2:])  # e.g. experts.gate_up_proj
+            entry = fused.setdefault((suffix, tuple(param.shape)),
+                                     {"name": suffix, "shape": list(param.shape), "count": 0, "kind": "moe_experts"})
+            entry["count"] += 1
+
+    params_total = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
+    embedding = model.get_input_embeddings()
+    targets: dict[str, list[str]] = {}
+    trainable: dict[str, int] = {}
+    for target_set in TARGET_SETS:
+        try:
+            names = resolve_targets(target_set, linear_names)
+        except Exception:  # a set this model has no module for (e.g. no separate q/v)
+            names = []
+        targets[target_set] = names
+        trainable[target_set] = sum(
+            rank * (g["in_features"] + g["out_features"]) * g["count"] for g in groups.values() if g["name"] in names
+        )
+    config = model.config.to_dict()
+    text = text_config(config)
+    result = {
+        "version": INSPECTION_VERSION,
+        "model_type": config.get("model_type"),
+        "architecture": type(model).__name__,
+        "params_total": params_total,
+        "params_embedding": embedding.weight.numel() if embedding is not None else 0,
+        "layers": text.get("num_hidden_layers") or text.get("n_layer"),
+        "hidden_size": text.get("hidden_size") or text.get("n_embd"),
+        "vocab_size": text.get("vocab_size"),
+        "linear_groups": sorted(groups.values(), key=lambda g: (_KIND_ORDER.get(g["kind"], 99), g["name"])),
+        "fused_parameters": list(fused.values()),
+        "excluded_modules": sorted(excluded),
+        "targets": targets,
+        "target_parameters": [f["name"] for f in fused.values()],
+        "trainable_params": trainable,
+        "rank": rank,
+    }
+    return result
+
+
+_KIND_ORDER = {
+    k: i
+    for i, k in enumerate(
+        ["attention_q", "attention_k", "attention_v", "attention_qkv", "attention_o", "mlp_gate", "mlp_up",
+         "mlp_gate_up", "mlp_down", "router", "other", "lm_head"]
+    )
+}
+
+
+def rescale(result: dict[str, Any], rank: int) -> dict[str, Any]:
+    """The same inspection at another LoRA rank (trainable counts are linear in r)."""
+    base = result["rank"]
+    return {**result, "rank": rank,
+            "trainable_params": {k: v * rank // base for k, v in result["trainable_params"].items()}}
