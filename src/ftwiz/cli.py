@@ -6,6 +6,7 @@ Fast to start: nothing here imports torch, transformers or textual (a test check
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,7 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(train, sub=True)
 
     commands.add_parser("presets", help="list presets with one-line descriptions")
+
+    inspect = commands.add_parser("inspect", help="a model's linear layers and LoRA target sets, no weights loaded")
+    inspect.add_argument("--model", required=True, metavar="M", help="hub id, local folder or config.json path")
+    inspect.add_argument(
+        "--rank",
+        type=_positive_int,
+        default=16,
+        metavar="R",
+        help="LoRA rank for the trainable-parameter counts (default 16)",
+    )
+    inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    inspect.add_argument(
+        "--trust-remote-code", action="store_true", help="allow configs that need the repository's own Python code"
+    )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "presets":
             return cmd_presets()
+        if args.command == "inspect":
+            return cmd_inspect(args)
         if args.command == "train":
             return cmd_launch(args.config, args, argv)
         if args.preset:
@@ -98,6 +125,19 @@ def cmd_presets() -> int:
     for info in list_presets():
         table.add_row(f"[bold]{info.name}[/]", info.description)
     Console().print(table)
+    return ExitCode.OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ftwiz.models.inspect import inspect_reference
+
+    result = inspect_reference(args.model, rank=args.rank, trust_remote_code=args.trust_remote_code)
+    if args.json:
+        print(json.dumps(result))
+        return ExitCode.OK
+    from ftwiz.views import print_inspection
+
+    print_inspection(result)
     return ExitCode.OK
 
 

@@ -82,3 +82,63 @@ def test_without_a_terminal_the_wizard_points_to_headless():
     result = run_cli("--preset", "tiny-demo")
     assert result.returncode == 2
     assert "--headless" in result.stderr
+
+
+LLAMA_CONFIG = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 128,
+}
+
+
+def test_inspect_json_follows_the_contract(tmp_path: Path):
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_CONFIG))
+    env = {"FTWIZ_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli("inspect", "--model", str(tmp_path), "--rank", "8", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)  # nothing else on stdout
+    for key in (
+        "model_type",
+        "params_total",
+        "layers",
+        "hidden_size",
+        "vocab_size",
+        "linear_groups",
+        "fused_parameters",
+        "targets",
+        "trainable_params",
+        "rank",
+    ):
+        assert key in data, key
+    assert data["rank"] == 8 and data["layers"] == 2 and data["model_type"] == "llama"
+    assert data["targets"]["attention_qv"] == ["q_proj", "v_proj"]
+    # q_proj 64->64 and v_proj 64->32, two layers, r=8: 8 x (128 + 96) x 2
+    assert data["trainable_params"]["attention_qv"] == 8 * (128 + 96) * 2
+    group = {g["name"]: g for g in data["linear_groups"]}["v_proj"]
+    assert group == {
+        "name": "v_proj",
+        "count": 2,
+        "in_features": 64,
+        "out_features": 32,
+        "params": 4096,
+        "kind": "attention_v",
+    }
+    assert list((tmp_path / "cache" / "inspect").glob("*.json")), "the inspection is cached"
+    again = run_cli("inspect", "--model", str(tmp_path), "--json", env=env)
+    assert json.loads(again.stdout)["trainable_params"]["attention_qv"] == 16 * (128 + 96) * 2
+
+
+def test_inspect_table_and_bad_model(tmp_path: Path):
+    result = run_cli("inspect", "--model", "ftwiz:tiny-demo/model", env={"FTWIZ_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert "Linear layers" in result.stdout and "LoRA targets" in result.stdout and "all_linear" in result.stdout
+    missing = run_cli("inspect", "--model", "./no/such/model")
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    assert run_cli("inspect", "--model", "x", "--rank", "0").returncode == 2

@@ -16,8 +16,9 @@ def make_run(tmp_path, **status) -> RunDir:
     run = RunDir(tmp_path)
     metrics = MetricsWriter(run)
     metrics.write("eval", 0, eval_loss=2.0, perplexity=7.39)
-    metrics.write("train", 10, epoch=0.5, loss=1.2, learning_rate=1e-3, grad_norm=0.5, tokens_per_second=900.0,
-                  elapsed=3.0)
+    metrics.write(
+        "train", 10, epoch=0.5, loss=1.2, learning_rate=1e-3, grad_norm=0.5, tokens_per_second=900.0, elapsed=3.0
+    )
     metrics.write("eval", 20, eval_loss=0.5, perplexity=1.65)
     metrics.close()
     write_json_atomic(run.status, {"pid": 0, "heartbeat": time.time(), "step": 20, "max_steps": 20, **status})
@@ -32,8 +33,9 @@ def render(run: RunDir) -> tuple[int, str]:
 
 def test_completed_run_shows_evals_samples_and_ends_with_the_folder(tmp_path):
     run = make_run(tmp_path, state="completed", final={"steps": 20, "eval_loss_before": 2.0, "eval_loss": 0.5})
-    run.samples_json.write_text(json.dumps([{"prompt": "user: hi", "expected": "a: 1", "before": "zzz",
-                                             "after": "a: 1"}]))
+    run.samples_json.write_text(
+        json.dumps([{"prompt": "user: hi", "expected": "a: 1", "before": "zzz", "after": "a: 1"}])
+    )
     code, text = render(run)
     assert code == 0
     assert "eval step 0: eval loss 2.0000" in text and "eval step 20: eval loss 0.5000" in text

@@ -39,7 +39,7 @@ CASES = {
     "gpt2": (  # GPT-2 uses transformers' Conv1D and a fused c_attn
         {"n_embd": 64, "n_layer": 1, "n_head": 4, "vocab_size": 128, "bos_token_id": 0, "eos_token_id": 0},
         ["c_attn"],
-        ["c_attn", "c_proj"],
+        ["attn.c_proj", "c_attn"],  # the MLP has a c_proj too: qualified so PEFT takes only attention
         ["c_attn", "c_fc", "c_proj"],
     ),
     "gpt_neox": (

@@ -7,24 +7,16 @@ planner and the wizard read it back without importing torch (`models/cache.py`).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ftwiz.models.targets import classify, resolve_targets
 from ftwiz.models.spec import text_config
+from ftwiz.models.targets import classify, in_tower, matches, resolve_targets
 
-# Sub-modules of multimodal models that are not the language model: never fine-tuning targets by default.
-TOWER_MARKERS = (
-    "vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder", "multi_modal_projector",
-    "mm_projector", "audio_tower", "audio_model", "audio_encoder", "embed_vision", "embed_audio",
-)
 TARGET_SETS = ("attention_qv", "attention", "all_linear")
-INSPECTION_VERSION = 1
-
-
-def _in_tower(name: str) -> bool:
-    return any(part in TOWER_MARKERS for part in name.split("."))
+INSPECTION_VERSION = 2
 
 
 def build_meta_model(config: Mapping[str, Any], *, trust_remote_code: bool = False, source: str | None = None) -> Any:
@@ -54,22 +46,22 @@ def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
     import torch
     from transformers.pytorch_utils import Conv1D
 
+    # bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear, so a quantized model is covered too (without
+    # importing bitsandbytes, which costs seconds).
     linear_kinds: tuple[type, ...] = (torch.nn.Linear, Conv1D)
-    try:
-        import bitsandbytes as bnb
-
-        linear_kinds += (bnb.nn.Linear4bit, bnb.nn.Linear8bitLt)
-    except ImportError:  # bitsandbytes is optional for inspection
-        pass
 
     groups: dict[tuple[str, int, int], dict[str, Any]] = {}
     fused: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
     linear_names: list[str] = []
+    shapes: dict[str, tuple[int, int]] = {}
     excluded: set[str] = set()
+    all_linear: list[str] = []
     for name, module in model.named_modules():
-        if _in_tower(name):
+        if isinstance(module, linear_kinds):
+            all_linear.append(name)
+        if tower := in_tower(name):
             if isinstance(module, linear_kinds):
-                excluded.add(next(p for p in name.split(".") if p in TOWER_MARKERS))
+                excluded.add(tower)
             continue
         if isinstance(module, linear_kinds):
             if isinstance(module, Conv1D):  # GPT-2 stores (in, out)
@@ -77,19 +69,28 @@ def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
             else:
                 fan_in, fan_out = module.in_features, module.out_features
             linear_names.append(name)
+            shapes[name] = (fan_in, fan_out)
             suffix = name.rsplit(".", 1)[-1]
             group = groups.setdefault(
                 (suffix, fan_in, fan_out),
-                {"name": suffix, "count": 0, "in_features": fan_in, "out_features": fan_out, "params": 0,
-                 "kind": classify(name)},
+                {
+                    "name": suffix,
+                    "count": 0,
+                    "in_features": fan_in,
+                    "out_features": fan_out,
+                    "params": 0,
+                    "kind": classify(name),
+                },
             )
             group["count"] += 1
             group["params"] += sum(p.numel() for p in module.parameters(recurse=False))
     for name, param in model.named_parameters():
-        if param.ndim == 3 and not _in_tower(name):
+        if param.ndim == 3 and not in_tower(name):
             suffix = ".".join(name.split(".")[-2:])  # e.g. experts.gate_up_proj
-            entry = fused.setdefault((suffix, tuple(param.shape)),
-                                     {"name": suffix, "shape": list(param.shape), "count": 0, "kind": "moe_experts"})
+            entry = fused.setdefault(
+                (suffix, tuple(param.shape)),
+                {"name": suffix, "shape": list(param.shape), "count": 0, "kind": "moe_experts"},
+            )
             entry["count"] += 1
 
     params_total = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
@@ -98,12 +99,14 @@ def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
     trainable: dict[str, int] = {}
     for target_set in TARGET_SETS:
         try:
-            names = resolve_targets(target_set, linear_names)
+            names = resolve_targets(target_set, all_linear)
         except Exception:  # a set this model has no module for (e.g. no separate q/v)
             names = []
         targets[target_set] = names
         trainable[target_set] = sum(
-            rank * (g["in_features"] + g["out_features"]) * g["count"] for g in groups.values() if g["name"] in names
+            rank * (fan_in + fan_out)
+            for module, (fan_in, fan_out) in shapes.items()
+            if any(matches(t, module) for t in names)
         )
     config = model.config.to_dict()
     text = text_config(config)
@@ -130,8 +133,20 @@ def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
 _KIND_ORDER = {
     k: i
     for i, k in enumerate(
-        ["attention_q", "attention_k", "attention_v", "attention_qkv", "attention_o", "mlp_gate", "mlp_up",
-         "mlp_gate_up", "mlp_down", "router", "other", "lm_head"]
+        [
+            "attention_q",
+            "attention_k",
+            "attention_v",
+            "attention_qkv",
+            "attention_o",
+            "mlp_gate",
+            "mlp_up",
+            "mlp_gate_up",
+            "mlp_down",
+            "router",
+            "other",
+            "lm_head",
+        ]
     )
 }
 
@@ -139,5 +154,29 @@ _KIND_ORDER = {
 def rescale(result: dict[str, Any], rank: int) -> dict[str, Any]:
     """The same inspection at another LoRA rank (trainable counts are linear in r)."""
     base = result["rank"]
-    return {**result, "rank": rank,
-            "trainable_params": {k: v * rank // base for k, v in result["trainable_params"].items()}}
+    return {
+        **result,
+        "rank": rank,
+        "trainable_params": {k: v * rank // base for k, v in result["trainable_params"].items()},
+    }
+
+
+def inspect_reference(ref: str, *, rank: int = 16, trust_remote_code: bool = False) -> dict[str, Any]:
+    """Resolve `ref`, then the shipped or cached inspection, else build on the meta device (and cache it)."""
+    from ftwiz.models import cache
+    from ftwiz.models.resolve import ResolvedModel, catalog_file, resolve_model
+
+    resolved: ResolvedModel = resolve_model(ref, trust_remote_code=trust_remote_code)
+    key = cache.config_key(resolved.config, INSPECTION_VERSION)
+    shipped = catalog_file(ref).with_suffix(".inspect.json")
+    result = None
+    if shipped.is_file():
+        candidate = json.loads(shipped.read_text(encoding="utf-8"))
+        result = candidate if candidate.get("config_key") == key else None
+    result = result or cache.load(key)
+    if result is None:
+        source = str(resolved.path) if resolved.path else None
+        model = build_meta_model(resolved.config, trust_remote_code=trust_remote_code, source=source)
+        result = {**inspect_model(model, rank=16), "config_key": key}
+        cache.save(key, result)
+    return {**rescale(result, rank), "model": ref, "source": resolved.source, "notes": resolved.notes}

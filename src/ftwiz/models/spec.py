@@ -98,10 +98,10 @@ def spec_from_config(config: Mapping[str, Any]) -> ModelSpec:
 
     q_out, kv_out = heads * head_dim, kv_heads * head_dim
     attn = hidden * q_out + 2 * hidden * kv_out + q_out * hidden
-    if model_type in QKV_BIAS_TYPES or cfg.get("attention_bias"):
-        attn += q_out + 2 * kv_out
     if model_type in ALL_BIAS_TYPES:
         attn += q_out + 2 * kv_out + hidden
+    elif model_type in QKV_BIAS_TYPES or cfg.get("attention_bias"):
+        attn += q_out + 2 * kv_out
     gated = model_type not in PLAIN_MLP_TYPES
     if experts:
         mlp = experts * 3 * hidden * moe_inter + hidden * experts  # experts + router

@@ -21,7 +21,7 @@ ATTN_O = {"o_proj", "out_proj", "wo", "out_lin"}
 ATTN_FUSED = {"qkv_proj", "query_key_value", "c_attn", "Wqkv", "W_pack", "qkv"}
 ATTN_PARENTS = ("attn", "attention", "self_attn", "self_attention")
 # Routers choose experts; adapting them destabilises MoE training, so all_linear leaves them out.
-ROUTER_NAMES = {"router", "gate"}
+ROUTER_NAMES = {"router", "gate", "shared_expert_gate"}
 HEAD_NAMES = {"lm_head", "embed_out", "output", "score"}
 
 
@@ -79,33 +79,75 @@ def classify(name: str) -> str:
     return "other"
 
 
+# Sub-modules of multimodal models that are not the language model: never fine-tuning targets by default.
+TOWER_MARKERS = (
+    "vision_tower",
+    "vision_model",
+    "visual",
+    "vision_encoder",
+    "image_encoder",
+    "multi_modal_projector",
+    "mm_projector",
+    "audio_tower",
+    "audio_model",
+    "audio_encoder",
+    "embed_vision",
+    "embed_audio",
+)
+
+
+def in_tower(name: str) -> str | None:
+    """The vision/audio tower a module belongs to, or None for the language model."""
+    return next((part for part in name.split(".") if part in TOWER_MARKERS), None)
+
+
 def resolve_targets(spec: str | list[str], linear_names: Iterable[str]) -> list[str]:
-    """Module-name suffixes PEFT should adapt, sorted; `linear_names` are the model's linear leaves."""
+    """Module names PEFT should adapt, sorted; `linear_names` are all the model's linear leaves (qualified).
+
+    Names are the shortest suffixes that pick exactly the intended modules: `q_proj` for Llama, `attn.c_proj`
+    for GPT-2's attention output (its MLP has a `c_proj` too), longer paths where a vision tower shares them.
+    """
     names = list(linear_names)
-    suffixes = sorted({_suffix(n) for n in names})
     if isinstance(spec, list):
-        missing = [t for t in spec if t not in suffixes and t not in names]
+        missing = [t for t in spec if not any(matches(t, n) for n in names)]
         if missing:
+            suffixes = sorted({_suffix(n) for n in names})
             raise BadInput(
                 f"adapter.target_modules: {', '.join(missing)} not found among the model's linear layers",
                 hint=f"The model has: {', '.join(suffixes)}.",
             )
         return list(spec)
     spec = TARGET_SET_ALIASES.get(spec, spec)
-    body = [n for n in names if _suffix(n) not in HEAD_NAMES and not is_router(n)]
-    fused = {_suffix(n) for n in body if _suffix(n) in ATTN_FUSED}
+    body = [n for n in names if not in_tower(n) and _suffix(n) not in HEAD_NAMES and not is_router(n)]
     if spec == "all_linear":
-        chosen = {_suffix(n) for n in body}
+        keep = body
     elif spec == "attention_qv":
-        chosen = {_suffix(n) for n in body if _suffix(n) in ATTN_Q | ATTN_V} or fused
+        keep = [n for n in body if _suffix(n) in ATTN_Q | ATTN_V] or [n for n in body if _suffix(n) in ATTN_FUSED]
     elif spec == "attention":
-        chosen = {_suffix(n) for n in body if _suffix(n) in ATTN_Q | ATTN_K | ATTN_V | ATTN_FUSED}
-        chosen |= {_suffix(n) for n in body if is_attention_output(n)}
+        keep = [n for n in body if _suffix(n) in ATTN_Q | ATTN_K | ATTN_V | ATTN_FUSED or is_attention_output(n)]
     else:
         raise BadInput(f"adapter.target_modules: unknown set {spec!r}; use attention_qv, attention or all_linear")
-    if not chosen:
+    if not keep:
         raise BadInput(
             f"adapter.target_modules: the set {spec!r} matches none of the model's linear layers",
-            hint=f"List them explicitly from: {', '.join(suffixes)}.",
+            hint=f"List them explicitly from: {', '.join(sorted({_suffix(n) for n in names}))}.",
         )
-    return sorted(chosen)
+    return _shortest_names(keep, [n for n in names if n not in set(keep)])
+
+
+def _shortest_names(keep: list[str], others: list[str]) -> list[str]:
+    """For each kept module, the shortest dotted suffix of its name that matches no other module."""
+    out: set[str] = set()
+    for name in keep:
+        parts = name.split(".")
+        for k in range(1, len(parts) + 1):
+            candidate = ".".join(parts[-k:])
+            if not any(matches(candidate, other) for other in others):
+                out.add(candidate)
+                break
+    return sorted(out)
+
+
+def matches(target: str, name: str) -> bool:
+    """PEFT's rule for a target_modules entry: the full name, or a dotted suffix of it."""
+    return name == target or name.endswith("." + target)
