@@ -35,7 +35,9 @@ def catalog_file(ref: str) -> Path:
 
 
 def catalog_ids() -> list[str]:
-    return sorted(p.stem.replace("--", "/", 1) for p in CATALOG.glob("*--*.json"))
+    return sorted(
+        p.stem.replace("--", "/", 1) for p in CATALOG.glob("*--*.json") if not p.name.endswith(".inspect.json")
+    )
 
 
 def _read_config(path: Path, ref: str) -> dict[str, Any]:
