@@ -142,3 +142,27 @@ def test_inspect_table_and_bad_model(tmp_path: Path):
     missing = run_cli("inspect", "--model", "./no/such/model")
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
     assert run_cli("inspect", "--model", "x", "--rank", "0").returncode == 2
+
+
+def test_train_refuses_remote_code_before_launching(tmp_path: Path):
+    import json
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(
+        json.dumps(
+            {**LLAMA_CONFIG, "model_type": "acme_arch", "auto_map": {"AutoConfig": "configuration_acme.AcmeConfig"}}
+        )
+    )
+    result = run_cli(
+        "--preset",
+        "tiny-demo",
+        "--headless",
+        "--set",
+        f"model.id={model}",
+        "--set",
+        f"output.runs_dir={tmp_path / 'runs'}",
+    )
+    assert result.returncode == 2
+    assert "needs trust_remote_code" in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -89,3 +89,37 @@ def test_unknown_hub_id_offline_says_what_to_do(tmp_path: Path, monkeypatch):
     assert "offline catalog" in str(info.value)
     with pytest.raises(BadInput, match="neither a local path nor a valid hub id"):
         resolve_model("not a valid id!")
+
+
+def _http_error(cls, status: int):
+    import httpx2
+
+    request = httpx2.Request("GET", "https://huggingface.co/acme/x/resolve/main/config.json")
+    return cls(f"{status} error", response=httpx2.Response(status, request=request))
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message", "hint"),
+    [
+        ("GatedRepoError", 401, "acme/llama is gated on the Hugging Face hub", "export HF_TOKEN"),
+        ("RepositoryNotFoundError", 404, "acme/llama is not a model on the Hugging Face hub", "Check the spelling"),
+    ],
+)
+def test_hub_errors_say_what_to_do(tmp_path: Path, monkeypatch, error, status, message, hint):
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("ftwiz.models.resolve._hub_reachable", lambda: True)
+    real = huggingface_hub.hf_hub_download
+
+    def fake_download(repo_id, filename, **kwargs):
+        if kwargs.get("local_files_only"):
+            return real(repo_id, filename, **kwargs)
+        raise _http_error(getattr(errors, error), status)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    with pytest.raises(BadInput, match=message) as info:
+        resolve_model("acme/llama")
+    assert hint in str(info.value)
+    assert info.value.exit_code == 2

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ftwiz.models.spec import text_config
+from ftwiz.models.spec import spec_from_config, text_config
 from ftwiz.models.targets import classify, in_tower, matches, resolve_targets
 
 TARGET_SETS = ("attention_qv", "attention", "all_linear")
@@ -179,4 +179,5 @@ def inspect_reference(ref: str, *, rank: int = 16, trust_remote_code: bool = Fal
         model = build_meta_model(resolved.config, trust_remote_code=trust_remote_code, source=source)
         result = {**inspect_model(model, rank=16), "config_key": key}
         cache.save(key, result)
-    return {**rescale(result, rank), "model": ref, "source": resolved.source, "notes": resolved.notes}
+    spec = spec_from_config(resolved.config).to_dict()
+    return {**rescale(result, rank), "model": ref, "source": resolved.source, "notes": resolved.notes, "spec": spec}

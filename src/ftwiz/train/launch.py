@@ -31,20 +31,18 @@ def default_run_name(config: RunConfig, preset: str | None) -> str:
 
 
 def preflight(config: RunConfig) -> None:
-    """Catch a missing local model or data path now, with exit 2, rather than in the worker's log."""
-    for key, ref in (("model.id", config.model.id), ("data.path", config.data.path)):
-        path = Path(bundled.resolve(ref, key=key)).expanduser()
-        looks_local = ref.startswith((".", "/", "~")) or path.suffix in (
-            ".json",
-            ".jsonl",
-            ".csv",
-            ".parquet",
+    """Catch what would fail in the worker now, with exit 2, rather than in its log: a missing local path, an
+    unknown or gated hub model, a config that needs trust_remote_code."""
+    from ftwiz.models.resolve import resolve_model
+
+    resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
+    ref = config.data.path
+    path = Path(bundled.resolve(ref, key="data.path")).expanduser()
+    looks_local = ref.startswith((".", "/", "~")) or path.suffix in (".json", ".jsonl", ".csv", ".parquet")
+    if looks_local and not path.exists():
+        raise BadInput(
+            f"data.path: {ref}: no such file or folder", hint="Check the path (relative to this shell's folder)."
         )
-        if looks_local and not path.exists():
-            raise BadInput(
-                f"{key}: {ref}: no such file or folder",
-                hint="Check the path (relative to this shell's folder).",
-            )
 
 
 def prepare_run(config: RunConfig, *, argv: list[str], preset: str | None = None) -> RunDir:
