@@ -23,9 +23,9 @@ def main() -> None:
         if path.name.endswith(".inspect.json"):
             continue
         config = json.loads(path.read_text())
+        key = cache.config_key(config, INSPECTION_VERSION)
         start = time.perf_counter()
-        result = inspect_model(build_meta_model(config), rank=16)
-        result["config_key"] = cache.config_key(config, INSPECTION_VERSION)
+        result = {**inspect_model(build_meta_model(config), rank=16), "config_key": key}
         write_json_atomic(path.with_suffix(".inspect.json"), result)
         took = time.perf_counter() - start
         model_id = path.stem.replace("--", "/", 1)

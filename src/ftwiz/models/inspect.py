@@ -7,6 +7,7 @@ planner and the wizard read it back without importing torch (`models/cache.py`).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -29,7 +30,8 @@ def build_meta_model(config: Mapping[str, Any], *, trust_remote_code: bool = Fal
         hf_config = AutoConfig.from_pretrained(source, trust_remote_code=True)
     else:
         mapping = transformers.models.auto.configuration_auto.CONFIG_MAPPING
-        hf_config = mapping[config["model_type"]].from_dict(dict(config))
+        # A deep copy: transformers standardises nested dicts (rope_scaling) in place.
+        hf_config = mapping[config["model_type"]].from_dict(copy.deepcopy(dict(config)))
     logging.getLogger("transformers").setLevel(logging.ERROR)  # token-id range warnings on tiny test configs
     with torch.device("meta"):
         try:
