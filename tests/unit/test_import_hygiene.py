@@ -18,6 +18,8 @@ LIGHT_MODULES = [
     "ftwiz.models.cache",
     "ftwiz.models.inspect",
     "ftwiz.views",
+    "ftwiz.hardware.probe",
+    "ftwiz.hardware.gpus",
     "ftwiz.runs.store",
     "ftwiz.train.launch",
     "ftwiz.headless",

@@ -1,0 +1,1 @@
+"""What the machine has (NVML probe, host RAM, CPUs, disk) and what GPUs one can rent (the catalog)."""

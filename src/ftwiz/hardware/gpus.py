@@ -1,0 +1,114 @@
+"""The GPUs people rent, for planning without the card in hand, and the `--gpu` syntax of CONTRACTS.md.
+
+Memory is the capacity the driver reports (nvidia-smi's "MiB total"), not the marketing number: an A10G
+"24 GB" card is 23,028 MiB = 22.5 GiB. TFLOP/s are dense (no 2:4 sparsity) bf16 tensor-core peaks with fp32
+accumulation, the mode PyTorch trains in (GeForce cards run it at half their fp16-accumulate rate; cards
+without bf16 list fp16). Prices are typical on-demand hourly ranges on GPU clouds, approximate, as of
+PRICES_AS_OF: check your provider.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ftwiz.errors import BadInput
+
+MIB = 1024**2
+GIB = 1024**3
+PRICES_AS_OF = "2026-11"
+
+
+@dataclass(frozen=True)
+class GpuType:
+    name: str
+    memory_bytes: int
+    tflops: float  # dense bf16 (fp16 where the card has no bf16), fp32 accumulate
+    bandwidth_gbs: float  # memory bandwidth, GB/s
+    price_per_hour: tuple[float, float] | None  # USD, approximate range
+    bf16: bool = True
+    notes: str = ""
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_bytes / GIB
+
+    @property
+    def price_mid(self) -> float | None:
+        return None if self.price_per_hour is None else sum(self.price_per_hour) / 2
+
+
+CATALOG: dict[str, GpuType] = {
+    g.name.lower(): g
+    for g in (
+        GpuType("T4", 15360 * MIB, 65.0, 320, (0.20, 0.60), bf16=False, notes="Turing: fp16 only, no FlashAttention-2"),
+        GpuType("L4", 23034 * MIB, 121.0, 300, (0.40, 0.90)),
+        GpuType("A10G", 23028 * MIB, 70.0, 600, (0.75, 1.30), notes="AWS g5; lower clocks than the A10"),
+        GpuType("RTX-3090", 24576 * MIB, 71.0, 936, (0.20, 0.50)),
+        GpuType("RTX-4090", 24564 * MIB, 165.2, 1008, (0.30, 0.80)),
+        GpuType("RTX-5090", 32607 * MIB, 209.5, 1792, (0.60, 1.20)),
+        GpuType("RTX-A6000", 49140 * MIB, 154.8, 768, (0.45, 0.90)),
+        GpuType("L40S", 46068 * MIB, 362.0, 864, (0.80, 1.60)),
+        GpuType("A100-40GB", 40960 * MIB, 312.0, 1555, (1.00, 1.80)),
+        GpuType("A100-80GB", 81920 * MIB, 312.0, 2039, (1.20, 2.50)),
+        GpuType("H100-80GB", 81559 * MIB, 989.0, 3350, (2.00, 4.00), notes="SXM; PCIe: 756 TFLOP/s, 2000 GB/s"),
+        GpuType("H200", 143771 * MIB, 989.0, 4800, (3.00, 5.00)),
+        GpuType("B200", 183359 * MIB, 2250.0, 8000, (4.50, 7.00)),
+    )
+}
+
+_CAPACITY = re.compile(r"^(\d+(?:\.\d+)?)\s*(GIB|GB|G)$")
+_COUNT = re.compile(r"^(\d+)\s*[xX×]\s*(.+)$")
+
+
+@dataclass(frozen=True)
+class GpuChoice:
+    """A `--gpu` argument: a catalog card or a bare capacity, times a count."""
+
+    gpu: GpuType
+    count: int = 1
+
+    @property
+    def label(self) -> str:
+        return self.gpu.name if self.count == 1 else f"{self.count}x{self.gpu.name}"
+
+
+def parse_gpu(text: str) -> GpuChoice:
+    """`T4`, `a100-80gb`, `4xA100-80GB`, `4 x H100-80GB`, `22.5GiB`, `24GB`, `2x24GB`."""
+    raw = text.strip()
+    count = 1
+    if match := _COUNT.match(raw):
+        count, raw = int(match.group(1)), match.group(2).strip()
+        if count < 1:
+            raise BadInput(f"--gpu {text}: the count must be at least 1")
+    key = raw.lower()
+    if key in CATALOG:
+        return GpuChoice(CATALOG[key], count)
+    if match := _CAPACITY.match(raw.upper()):
+        value, unit = float(match.group(1)), match.group(2)
+        # A bare "24GB" is how people name a card: decimal gigabytes. GiB is exact.
+        size = int(value * (GIB if unit == "GIB" else 10**9))
+        return GpuChoice(GpuType(f"{value:g}{'GiB' if unit == 'GIB' else 'GB'}", size, 0.0, 0.0, None), count)
+    import difflib
+
+    close = difflib.get_close_matches(key, list(CATALOG), n=1, cutoff=0.5)
+    hint = f"Did you mean {CATALOG[close[0]].name}? " if close else ""
+    raise BadInput(
+        f"--gpu {text}: unknown GPU",
+        hint=f"{hint}Known: {', '.join(g.name for g in CATALOG.values())}; or a capacity such as 22.5GiB or 24GB, "
+        "optionally with a count: 4xA100-80GB.",
+    )
+
+
+def match_catalog(name: str) -> GpuType | None:
+    """The catalog card a probed device name is (e.g. 'NVIDIA A100-SXM4-80GB' -> A100-80GB)."""
+    upper = name.upper().replace(" ", "-")
+    if "A100" in upper:
+        return CATALOG["a100-80gb" if "80" in upper else "a100-40gb"]
+    if "H100" in upper:
+        return CATALOG["h100-80gb"]
+    for key, gpu in CATALOG.items():
+        bare = key.upper().replace("RTX-", "")
+        if re.search(rf"(^|[^A-Z0-9]){re.escape(bare)}([^A-Z0-9]|$)", upper):
+            return gpu
+    return None
