@@ -20,6 +20,7 @@ LIGHT_MODULES = [
     "ftwiz.views",
     "ftwiz.hardware.probe",
     "ftwiz.hardware.gpus",
+    "ftwiz.plan.memory",
     "ftwiz.runs.store",
     "ftwiz.train.launch",
     "ftwiz.headless",

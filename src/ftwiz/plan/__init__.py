@@ -1,0 +1,1 @@
+"""Planning: memory, time and the recommendation (pure: no torch)."""

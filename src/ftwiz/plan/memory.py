@@ -1,0 +1,221 @@
+"""Peak GPU memory of a training step, term by term, in the spirit of EleutherAI's "Transformer Math 101".
+
+Pure: a ModelSpec, the inspection result and a TrainSetup in, bytes out; never imports torch. Every term
+follows what the installed Hugging Face stack really does, not a textbook model:
+
+- weights: bitsandbytes quantizes Linear layers only (not embeddings, lm_head, norms, nor MoE experts held
+  as fused 3-D parameters); `prepare_model_for_kbit_training` then upcasts every remaining 16-bit parameter
+  to fp32. NF4/FP4 store 0.5 byte per weight plus one absmax per 64-weight block: fp32 (4/64 byte), or with
+  double quantization 8-bit absmax plus an fp32 constant per 256 blocks (1/64 + 4/16384 byte).
+- trainable: LoRA A (r x in) and B (out x r) for each targeted module, fp32 as PEFT creates them; TRL casts
+  them to bf16 on a quantized base (QLoRA). DoRA adds a magnitude vector of out_features per module.
+- gradients and optimizer states: per trainable parameter, in the parameter's dtype (torch's AdamW keeps its
+  two moments in the dtype of the parameter; 8-bit optimizers 1 byte per state).
+- activations: the tensors autograd saves per decoder layer (derived below), all layers without gradient
+  checkpointing; with it, each layer's input plus one layer recomputed in the backward pass.
+- logits: batch x seq x vocab in bf16, plus the fp32 copy the loss upcasts to and its log-softmax: dominant
+  for 128k+ vocabularies once checkpointing is on.
+- overhead: the CUDA context and the caching allocator's slack.
+
+Every figure is per GPU; sharded strategies (FSDP, ZeRO-3) divide what they shard by the world size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from ftwiz.models.spec import ModelSpec
+
+GIB = 1024**3
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+NF4_BYTES = {False: 0.5 + 4 / 64, True: 0.5 + 1 / 64 + 4 / (64 * 256)}  # by double_quant
+CUDA_CONTEXT = 512 * 1024**2  # the context and kernels (nvidia-smi shows it; torch's counters do not)
+ALLOCATOR_SLACK = 0.05  # reserved beyond allocated by the caching allocator (fragmentation)
+
+# Optimizer state per trainable parameter: a multiple of the parameter's own bytes ("x"), or fixed bytes.
+OPTIMIZER_STATE: dict[str, tuple[str, float]] = {
+    "adamw_torch": ("x", 2),
+    "adamw_torch_fused": ("x", 2),
+    "schedule_free_adamw": ("x", 2),
+    "paged_adamw_32bit": ("fixed", 8),
+    "adamw_8bit": ("fixed", 2),
+    "adamw_bnb_8bit": ("fixed", 2),
+    "paged_adamw_8bit": ("fixed", 2),
+    "adamw_torch_8bit": ("fixed", 2),
+    "adamw_torch_4bit": ("fixed", 1),
+    "ademamix": ("x", 3),
+    "ademamix_8bit": ("fixed", 3),
+    "lion_32bit": ("fixed", 4),
+    "lion_8bit": ("fixed", 1),
+    "paged_lion_8bit": ("fixed", 1),
+    "adagrad": ("x", 1),
+    "rmsprop": ("x", 1),
+    "sgd": ("fixed", 0),
+    "adafactor": ("fixed", 0.1),  # factored second moment: rows + columns, a few % of the parameters
+}
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """The knobs that decide memory (from a RunConfig, or from `ftwiz plan` flags)."""
+
+    adapter: Literal["full", "lora", "qlora"] = "lora"
+    rank: int = 16
+    targets: tuple[str, ...] | None = None  # module names; None: all_linear
+    quant_bits: Literal[None, 4, 8] = None
+    double_quant: bool = True
+    dtype: str = "bfloat16"
+    batch_size: int = 1
+    seq_len: int = 2048
+    gradient_checkpointing: bool = True
+    optimizer: str = "adamw_torch"
+    attn_implementation: str = "sdpa"
+    lora_dropout: float = 0.05
+    use_dora: bool = False
+    shard: int = 1  # FSDP / ZeRO-3 world size; 1 for a single GPU or DDP
+
+    @property
+    def bits(self) -> int | None:
+        return 4 if self.adapter == "qlora" else self.quant_bits
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    weights: int
+    trainable: int
+    gradients: int
+    optimizer: int
+    activations: int
+    logits: int
+    overhead: int
+    trainable_params: int
+
+    @property
+    def total(self) -> int:
+        return (
+            self.weights
+            + self.trainable
+            + self.gradients
+            + self.optimizer
+            + self.activations
+            + self.logits
+            + (self.overhead)
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        data = asdict(self)
+        data.pop("trainable_params")
+        return data
+
+
+def _targeted_groups(inspection: Mapping[str, Any], targets: tuple[str, ...] | None) -> list[Mapping[str, Any]]:
+    names = targets if targets is not None else tuple(inspection["targets"]["all_linear"])
+    suffixes = {t.rsplit(".", 1)[-1] for t in names}
+    qualified_attention = any("." in t for t in names)
+    groups = []
+    for g in inspection["linear_groups"]:
+        if g["name"] not in suffixes or g["kind"] == "lm_head":
+            continue
+        # `attn.c_proj` (GPT-2) means the attention output, not the MLP's c_proj.
+        if qualified_attention and g["name"] not in names and not g["kind"].startswith("attention"):
+            continue
+        groups.append(g)
+    return groups
+
+
+def lora_params(inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    """LoRA A and B (plus DoRA magnitudes) for every targeted module."""
+    total = 0
+    for g in _targeted_groups(inspection, setup.targets):
+        per_module = setup.rank * (g["in_features"] + g["out_features"])
+        if setup.use_dora:
+            per_module += g["out_features"]
+        total += per_module * g["count"]
+    return total
+
+
+def weight_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    total = int(inspection.get("params_total") or spec.params_total)
+    if setup.bits is None:
+        return total * DTYPE_BYTES[setup.dtype]
+    quantized = sum(g["params"] for g in inspection["linear_groups"] if g["kind"] != "lm_head")
+    per_weight = NF4_BYTES[setup.double_quant] if setup.bits == 4 else 1.0
+    rest = total - quantized
+    return int(quantized * per_weight) + rest * 4  # prepare_model_for_kbit_training: the rest in fp32
+
+
+def activation_bytes_per_token_layer(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> float:
+    """What autograd keeps for one token in one decoder layer (gated-MLP layout; plain MLPs have one matrix
+    less). Norms compute in fp32: input (4h) + normalised output (2h), two norms a layer. Attention: q, k, v,
+    its output and o_proj's input. MLP: its input, gate and up outputs, the activation and the product."""
+    b = 4 if setup.dtype == "float32" else 2
+    h, inter = spec.hidden_size, spec.moe_intermediate_size if spec.is_moe else spec.intermediate_size
+    kv = spec.kv_heads * spec.head_dim
+    q = spec.heads * spec.head_dim
+    norms = 2 * (4 * h + 2 * h)
+    attention = b * (h + q + 2 * kv + q + q)  # input of q/k/v, q, k, v, attention output, o_proj input
+    gated = spec.is_moe or any(g["kind"] in ("mlp_gate", "mlp_gate_up") for g in inspection["linear_groups"])
+    experts = spec.experts_per_token if spec.is_moe else 1
+    mlp = b * (h + experts * inter * (4 if gated else 2))
+    per_token = norms + attention + mlp
+    if setup.adapter != "full" and setup.lora_dropout > 0:
+        # Each LoRA layer keeps its own dropped-out copy of the input, and the mask.
+        per_token += sum(
+            (b + 1) * g["in_features"] * g["count"] for g in _targeted_groups(inspection, setup.targets)
+        ) / (spec.layers)
+    return per_token
+
+
+def activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    tokens = setup.batch_size * setup.seq_len
+    per_layer = activation_bytes_per_token_layer(spec, inspection, setup) * tokens
+    if setup.attn_implementation == "eager":
+        # Eager attention materialises the scores and their softmax: batch x heads x seq x seq each.
+        b = 4 if setup.dtype == "float32" else 2
+        per_layer += 2 * b * setup.batch_size * spec.heads * setup.seq_len**2
+    if setup.gradient_checkpointing:
+        b = 4 if setup.dtype == "float32" else 2
+        kept = spec.layers * tokens * spec.hidden_size * b  # each layer's input
+        return int(kept + per_layer)  # plus one layer recomputed during the backward pass
+    return int(spec.layers * per_layer)
+
+
+def logit_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
+    """bf16 logits, their fp32 upcast for the loss, and the fp32 log-softmax kept for the backward pass."""
+    b = 4 if setup.dtype == "float32" else 2
+    return setup.batch_size * setup.seq_len * spec.vocab_size * (b + 4 + 4)
+
+
+def optimizer_bytes(n_params: int, param_bytes: int, optimizer: str) -> int:
+    mode, factor = OPTIMIZER_STATE.get(optimizer, ("x", 2))
+    return int(n_params * (param_bytes * factor if mode == "x" else factor))
+
+
+def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> MemoryBreakdown:
+    """Peak bytes per GPU for one training step of `setup`."""
+    weights = weight_bytes(spec, inspection, setup)
+    if setup.adapter == "full":
+        n_train = int(inspection.get("params_total") or spec.params_total)
+        param_bytes = DTYPE_BYTES[setup.dtype]
+        trainable = 0  # the weights themselves train: counted above
+    else:
+        n_train = lora_params(inspection, setup)
+        param_bytes = 2 if setup.bits is not None and setup.dtype != "float32" else 4  # TRL: bf16 on QLoRA
+        trainable = n_train * param_bytes
+    gradients = n_train * param_bytes
+    optimizer = optimizer_bytes(n_train, param_bytes, setup.optimizer)
+    shard = max(1, setup.shard)
+    weights, trainable, gradients, optimizer = (x // shard for x in (weights, trainable, gradients, optimizer))
+    activations = activation_bytes(spec, inspection, setup)
+    logits = logit_bytes(spec, setup)
+    working = weights + trainable + gradients + optimizer + activations + logits
+    overhead = CUDA_CONTEXT + int(ALLOCATOR_SLACK * working)
+    if setup.bits is not None:
+        # bitsandbytes dequantizes one weight matrix at a time for the matmul: the largest one, in bf16.
+        overhead += max(
+            (g["in_features"] * g["out_features"] * 2 for g in inspection["linear_groups"] if g["kind"] != "lm_head"),
+            default=0,
+        )
+    return MemoryBreakdown(weights, trainable, gradients, optimizer, activations, logits, overhead, n_train)

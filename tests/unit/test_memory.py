@@ -1,0 +1,141 @@
+"""The memory estimator, term by term against hand-computed numbers, and the properties a user relies on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ftwiz.models.resolve import catalog_file
+from ftwiz.models.spec import spec_from_config
+from ftwiz.plan.memory import CUDA_CONTEXT, NF4_BYTES, TrainSetup, estimate_memory
+
+# A small Llama: h=64, I=128, 2 layers, 4 heads x 16, 2 KV heads, vocab 128, untied head.
+CONFIG = {
+    "model_type": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 128,
+    "tie_word_embeddings": False,
+}
+GROUPS = [
+    {"name": "q_proj", "count": 2, "in_features": 64, "out_features": 64, "params": 8192, "kind": "attention_q"},
+    {"name": "k_proj", "count": 2, "in_features": 64, "out_features": 32, "params": 4096, "kind": "attention_k"},
+    {"name": "v_proj", "count": 2, "in_features": 64, "out_features": 32, "params": 4096, "kind": "attention_v"},
+    {"name": "o_proj", "count": 2, "in_features": 64, "out_features": 64, "params": 8192, "kind": "attention_o"},
+    {"name": "gate_proj", "count": 2, "in_features": 64, "out_features": 128, "params": 16384, "kind": "mlp_gate"},
+    {"name": "up_proj", "count": 2, "in_features": 64, "out_features": 128, "params": 16384, "kind": "mlp_up"},
+    {"name": "down_proj", "count": 2, "in_features": 128, "out_features": 64, "params": 16384, "kind": "mlp_down"},
+    {"name": "lm_head", "count": 1, "in_features": 64, "out_features": 128, "params": 8192, "kind": "lm_head"},
+]
+LINEAR = 8192 + 4096 + 4096 + 8192 + 16384 * 3  # 73,728 quantizable weights
+TOTAL = LINEAR + 8192 + 8192 + 5 * 64  # + embeddings + lm_head + 5 norms
+INSPECTION = {
+    "params_total": TOTAL,
+    "linear_groups": GROUPS,
+    "targets": {
+        "all_linear": ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"],
+        "attention_qv": ["q_proj", "v_proj"],
+    },
+}
+SPEC = spec_from_config(CONFIG)
+
+
+def est(**kw):
+    return estimate_memory(SPEC, INSPECTION, TrainSetup(**kw))
+
+
+def test_spec_matches_the_hand_count():
+    assert SPEC.params_total == TOTAL
+
+
+def test_weights_by_precision_and_quantization():
+    assert est(adapter="lora", dtype="bfloat16").weights == TOTAL * 2
+    assert est(adapter="lora", dtype="float32").weights == TOTAL * 4
+    rest = TOTAL - LINEAR  # embeddings, lm_head, norms: upcast to fp32 by prepare_model_for_kbit_training
+    assert est(adapter="qlora").weights == int(LINEAR * (0.5 + 1 / 64 + 4 / 16384)) + rest * 4
+    assert est(adapter="qlora", double_quant=False).weights == int(LINEAR * 0.5625) + rest * 4
+    assert est(adapter="lora", quant_bits=8).weights == LINEAR + rest * 4
+    assert NF4_BYTES[True] < NF4_BYTES[False]
+
+
+def test_lora_terms_at_rank_8():
+    # q: 8x(64+64)=1024, v: 8x(64+32)=768, two layers -> 3584 trainable parameters.
+    m = est(adapter="lora", rank=8, targets=("q_proj", "v_proj"), optimizer="adamw_torch")
+    assert m.trainable_params == 3584
+    assert m.trainable == 3584 * 4 and m.gradients == 3584 * 4  # fp32 adapters
+    assert m.optimizer == 3584 * 8  # two fp32 moments
+    q = est(adapter="qlora", rank=8, targets=("q_proj", "v_proj"), optimizer="paged_adamw_8bit")
+    assert q.trainable == 3584 * 2  # TRL casts QLoRA adapters to bf16
+    assert q.optimizer == 3584 * 2  # two 8-bit states
+    dora = est(adapter="lora", rank=8, targets=("q_proj", "v_proj"), use_dora=True)
+    assert dora.trainable_params == 3584 + 2 * (64 + 32)  # + magnitude vectors
+
+
+def test_full_fine_tuning_trains_every_weight():
+    m = est(adapter="full", dtype="bfloat16", optimizer="adamw_torch")
+    assert m.trainable == 0 and m.trainable_params == TOTAL
+    assert m.gradients == TOTAL * 2 and m.optimizer == TOTAL * 4
+    assert est(adapter="full", optimizer="adamw_8bit").optimizer == TOTAL * 2
+    assert est(adapter="full", optimizer="sgd").optimizer == 0
+
+
+def test_activations_and_logits_hand_computed():
+    setup = dict(adapter="lora", batch_size=2, seq_len=8, lora_dropout=0.0)
+    # per token per layer: norms 2x(4h+2h)=768, attention 2x(h+q+2kv+q+q)=2x(64+64+64+64+64)=640,
+    # MLP 2x(h+4I)=2x(64+512)=1152 -> 2560 bytes; 16 tokens.
+    no_ckpt = est(gradient_checkpointing=False, **setup)
+    assert no_ckpt.activations == 2 * 16 * 2560
+    ckpt = est(gradient_checkpointing=True, **setup)
+    assert ckpt.activations == 2 * 16 * 64 * 2 + 16 * 2560  # layer inputs + one layer recomputed
+    assert ckpt.logits == 16 * 128 * (2 + 4 + 4)
+    eager = est(gradient_checkpointing=False, attn_implementation="eager", **setup)
+    assert eager.activations - no_ckpt.activations == 2 * (2 * 2 * 2 * 4 * 8 * 8)  # scores + softmax, 2 layers
+
+
+def test_overhead_is_context_plus_allocator_slack():
+    m = est(adapter="lora")
+    working = m.total - m.overhead
+    assert m.overhead == CUDA_CONTEXT + int(0.05 * working)
+
+
+def test_sharding_divides_states_but_not_activations():
+    one, four = est(adapter="full"), est(adapter="full", shard=4)
+    assert four.weights == one.weights // 4 and four.optimizer == one.optimizer // 4
+    assert four.activations == one.activations and four.logits == one.logits
+
+
+# Properties on a real architecture (the catalog's Llama-3.1-8B).
+def catalog(model_id):
+    cfg = json.loads(catalog_file(model_id).read_text())
+    return spec_from_config(cfg), json.loads(catalog_file(model_id).with_suffix(".inspect.json").read_text())
+
+
+@pytest.mark.parametrize("adapter", ["full", "lora", "qlora"])
+@pytest.mark.parametrize("ckpt", [True, False])
+def test_memory_never_falls_when_batch_sequence_or_rank_grows(adapter, ckpt):
+    spec, ins = catalog("meta-llama/Llama-3.1-8B-Instruct")
+
+    def total(**kw):
+        base = dict(adapter=adapter, gradient_checkpointing=ckpt, batch_size=1, seq_len=512, rank=8)
+        return estimate_memory(spec, ins, TrainSetup(**{**base, **kw})).total
+
+    assert total(batch_size=1) <= total(batch_size=2) <= total(batch_size=8)
+    assert total(seq_len=512) <= total(seq_len=2048) <= total(seq_len=8192)
+    assert total(rank=8) <= total(rank=16) <= total(rank=64)
+
+
+@pytest.mark.parametrize(
+    "model_id", ["meta-llama/Llama-3.1-8B-Instruct", "microsoft/phi-2", "Qwen/Qwen2.5-7B-Instruct"]
+)
+def test_checkpointing_never_raises_memory_and_qlora_lora_full_order(model_id):
+    spec, ins = catalog(model_id)
+    for adapter in ("full", "lora", "qlora"):
+        on = estimate_memory(spec, ins, TrainSetup(adapter=adapter, gradient_checkpointing=True, batch_size=4))
+        off = estimate_memory(spec, ins, TrainSetup(adapter=adapter, gradient_checkpointing=False, batch_size=4))
+        assert on.total <= off.total
+    weights = {a: estimate_memory(spec, ins, TrainSetup(adapter=a)).weights for a in ("full", "lora", "qlora")}
+    assert weights["qlora"] < weights["lora"] <= weights["full"]
