@@ -84,6 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--trust-remote-code", action="store_true", help="allow configs that need the repository's own Python code"
     )
+
+    plan = commands.add_parser(
+        "plan",
+        help="will it fit, how fast, what it costs: memory and time before you spend",
+        description="Knobs you give are fixed; the others are recommended. Without --gpu: the GPUs in this machine.",
+    )
+    plan.add_argument("--model", required=True, metavar="M", help="hub id, local folder or config.json path")
+    plan.add_argument("--gpu", metavar="G", help="T4, L4, A10G, RTX-4090, A100-80GB, H100-80GB, 24GB, 4xA100-80GB ...")
+    plan.add_argument("--adapter", choices=["full", "lora", "qlora"])
+    plan.add_argument("--rank", type=_positive_int, metavar="R")
+    plan.add_argument("--batch-size", type=_positive_int, metavar="B", help="micro-batch per GPU")
+    plan.add_argument("--seq-len", type=_positive_int, metavar="S")
+    plan.add_argument("--grad-accum", type=_positive_int, metavar="N")
+    plan.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    plan.add_argument("--optimizer", metavar="O", help="adamw_torch, paged_adamw_8bit, adamw_8bit, sgd, ...")
+    plan.add_argument("--targets", metavar="SET|NAME,NAME", help="attention_qv, attention, all_linear, or names")
+    size = plan.add_mutually_exclusive_group()
+    size.add_argument("--data", metavar="PATH", help="training data (its size gives the token count)")
+    size.add_argument("--tokens", type=_positive_int, metavar="N", help="tokens per epoch")
+    plan.add_argument("--epochs", type=float, default=1.0, metavar="E")
+    plan.add_argument("--which-gpu", action="store_true", help="rank the catalog's GPUs (and counts) that fit")
+    plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    plan.add_argument("--trust-remote-code", action="store_true")
     return parser
 
 
@@ -103,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "presets":
             return cmd_presets()
+        if args.command == "plan":
+            return cmd_plan(args)
         if args.command == "inspect":
             return cmd_inspect(args)
         if args.command == "train":
@@ -138,6 +163,27 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from ftwiz.views import print_inspection
 
     print_inspection(result)
+    return ExitCode.OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ftwiz.plan.cli import run_plan
+
+    if args.optimizer:
+        from ftwiz.config.schema import OPTIMIZERS
+
+        if args.optimizer not in OPTIMIZERS:
+            raise BadInput(f"--optimizer {args.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
+    plan, data = run_plan(args)
+    if args.json:
+        print(json.dumps(data))
+        return ExitCode.OK
+    from ftwiz.views import print_plan, print_which_gpu
+
+    if plan is None:
+        print_which_gpu(data)
+    else:
+        print_plan(args.model, plan)
     return ExitCode.OK
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 KIND_LABEL = {
     "attention_q": "attention q",
@@ -78,3 +79,111 @@ def print_inspection(result: dict[str, Any], console: Console | None = None) -> 
         f"[dim]Each adapted module adds r x (in + out) = {rank} x (in + out) parameters; "
         "all_linear leaves out lm_head and MoE routers.[/]"
     )
+
+
+TERM_STYLE = {
+    "weights": "blue",
+    "trainable": "magenta",
+    "gradients": "yellow",
+    "optimizer": "red",
+    "activations": "green",
+    "logits": "cyan",
+    "overhead": "white",
+}
+
+
+def _gib(n: float) -> str:
+    return f"{n / 1024**3:.1f} GiB"
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def memory_bar(breakdown: dict[str, int], budget: int, width: int = 50) -> Text:
+    """The breakdown as one bar scaled to the usable memory; a red tail past it when it does not fit."""
+    total = sum(breakdown.values())
+    scale = width / max(budget, total)
+    bar = Text()
+    for term, size in breakdown.items():
+        cells = round(size * scale)
+        bar.append("█" * cells, style=TERM_STYLE[term])
+    used = bar.cell_len
+    limit = round(budget * scale)
+    if used < limit:
+        bar.append("░" * (limit - used), style="dim")
+    return bar
+
+
+def print_plan(model: str, plan: Any, console: Console | None = None) -> None:
+    console = console or Console()
+    data = plan.to_dict()
+    cfg, breakdown = data["config"], data["breakdown"]
+    gpu = data["gpu"]
+    label = gpu["name"] if gpu["count"] == 1 else f"{gpu['count']} x {gpu['name']}"
+    console.print(f"[bold]{model}[/] on [bold]{label}[/] ({_gib(gpu['memory_bytes'])} per GPU)", highlight=False)
+    verdict = "[green]fits[/]" if data["fits"] else "[red]does not fit[/]"
+    console.print(f"peak {_gib(data['peak_bytes'])} per GPU of {_gib(data['budget_bytes'])} usable: {verdict}")
+    console.print(memory_bar(breakdown, data["budget_bytes"]))
+    legend = Text()
+    for term, size in breakdown.items():
+        legend.append("█ ", style=TERM_STYLE[term]).append(f"{term} {_gib(size)}  ")
+    console.print(legend)
+    knobs = (
+        f"{cfg['adapter']}" + (f" r={cfg['rank']}" if cfg["rank"] else "") + f", micro-batch {cfg['batch_size']}"
+        f" x accumulation {cfg['grad_accum']}, {cfg['seq_len']:,} tokens, checkpointing "
+        f"{'on' if cfg['gradient_checkpointing'] else 'off'}, {cfg['optimizer']}"
+    )
+    console.print(f"[bold]config:[/] {knobs}", highlight=False)
+    speed = f"{data['tokens_per_second']:,.0f} tokens/s, {data['step_seconds']:.2f} s per optimizer step"
+    if data.get("total_seconds") is not None:
+        speed += f"; {data['tokens']:,} tokens x {plan.epochs:g} epoch(s): {_duration(data['total_seconds'])}"
+        if data.get("cost") is not None:
+            speed += f", about ${data['cost']:,.2f}"
+    console.print(f"[bold]speed:[/] {speed} (estimate)", highlight=False)
+    console.print("[bold]why:[/]")
+    for reason in data["reasons"]:
+        console.print(f"  • {reason}", highlight=False)
+    if data["alternatives"]:
+        table = Table("alternative", "peak", "tokens/s", title="Also fits", title_justify="left", box=None)
+        for alt in data["alternatives"]:
+            c = alt["config"]
+            table.add_row(
+                f"{c['adapter']}, micro-batch {c['batch_size']}, checkpointing "
+                f"{'on' if c['gradient_checkpointing'] else 'off'}, {c['optimizer']}",
+                _gib(alt["peak_bytes"]),
+                f"{alt['tokens_per_second']:,.0f}",
+            )
+        console.print(table)
+
+
+def print_which_gpu(data: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    by_job = data.get("tokens") is not None
+    table = Table(
+        "GPU",
+        "fits",
+        "peak/GPU",
+        "config",
+        "time" if by_job else "",
+        "cost" if by_job else "$ / M tokens",
+        title=f"Which GPU for {data['model']}?",
+        title_justify="left",
+    )
+    for o in data["options"]:
+        c = o["config"]
+        config = (
+            f"{c['adapter']}, b{c['batch_size']}, ckpt {'on' if c['gradient_checkpointing'] else 'off'}" if c else ""
+        )
+        if by_job:
+            time_cell = _duration(o["total_seconds"]) if o["total_seconds"] is not None else ""
+            cost = f"${o['cost']:,.2f}" if o["cost"] is not None else ""
+        else:
+            time_cell = ""
+            cost = f"${o['cost_per_million_tokens']:.3f}" if o["cost_per_million_tokens"] is not None else ""
+        table.add_row(
+            o["gpu"], "[green]yes[/]" if o["fits"] else "[red]no[/]", _gib(o["peak_bytes"]), config, time_cell, cost
+        )
+    console.print(table)
+    console.print("[dim]Prices are approximate on-demand ranges (midpoint shown); check your provider.[/]")

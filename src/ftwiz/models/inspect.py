@@ -163,8 +163,14 @@ def rescale(result: dict[str, Any], rank: int) -> dict[str, Any]:
     }
 
 
-def inspect_reference(ref: str, *, rank: int = 16, trust_remote_code: bool = False) -> dict[str, Any]:
-    """Resolve `ref`, then the shipped or cached inspection, else build on the meta device (and cache it)."""
+def inspect_reference(
+    ref: str, *, rank: int = 16, trust_remote_code: bool = False, isolate: bool = False
+) -> dict[str, Any]:
+    """Resolve `ref`, then the shipped or cached inspection, else build on the meta device (and cache it).
+
+    `isolate=True` builds in a subprocess (`ftwiz inspect --json`), so the caller never imports torch: the
+    planner's promise for catalog and cached models, and the wizard's main thread.
+    """
     from ftwiz.models import cache
     from ftwiz.models.resolve import ResolvedModel, catalog_file, resolve_model
 
@@ -176,6 +182,8 @@ def inspect_reference(ref: str, *, rank: int = 16, trust_remote_code: bool = Fal
         candidate = json.loads(shipped.read_text(encoding="utf-8"))
         result = candidate if candidate.get("config_key") == key else None
     result = result or cache.load(key)
+    if result is None and isolate:
+        return _inspect_in_subprocess(ref, rank, trust_remote_code)
     if result is None:
         source = str(resolved.path) if resolved.path else None
         model = build_meta_model(resolved.config, trust_remote_code=trust_remote_code, source=source)
@@ -183,3 +191,19 @@ def inspect_reference(ref: str, *, rank: int = 16, trust_remote_code: bool = Fal
         cache.save(key, result)
     spec = spec_from_config(resolved.config).to_dict()
     return {**rescale(result, rank), "model": ref, "source": resolved.source, "notes": resolved.notes, "spec": spec}
+
+
+def _inspect_in_subprocess(ref: str, rank: int, trust_remote_code: bool) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    from ftwiz.errors import BadInput, FtwizError
+
+    cmd = [sys.executable, "-m", "ftwiz", "inspect", "--model", ref, "--rank", str(rank), "--json"]
+    if trust_remote_code:
+        cmd.append("--trust-remote-code")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return json.loads(proc.stdout)
+    message = proc.stderr.strip().removeprefix("ftwiz: error: ") or f"inspecting {ref} failed"
+    raise (BadInput if proc.returncode == 2 else FtwizError)(message)

@@ -75,6 +75,10 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "architectures": list(self.architectures)}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        return cls(**{**data, "architectures": tuple(data.get("architectures") or ())})
+
 
 def spec_from_config(config: Mapping[str, Any]) -> ModelSpec:
     """A ModelSpec from a config.json mapping."""

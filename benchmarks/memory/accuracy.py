@@ -1,0 +1,96 @@
+"""Estimates beside published peak-memory measurements: per case, the error, then median and worst.
+
+    .venv/bin/python benchmarks/memory/accuracy.py [--all]
+
+Reads measurements.yaml (each entry cites its source, settings and metric). The metric decides what is
+compared: `max_memory_allocated` against the estimate without overhead, `max_memory_reserved` against the
+estimate without the CUDA context, nvidia-smi (or unknown) against the whole estimate. Models resolve like
+`ftwiz inspect` (catalog, cache, local); cases whose model cannot be resolved offline are listed as skipped.
+By default only plain Hugging Face-stack measurements count toward the summary (`--all` adds the others).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import yaml
+
+from ftwiz.errors import FtwizError
+from ftwiz.models.inspect import inspect_reference
+from ftwiz.models.resolve import resolve_model
+from ftwiz.models.spec import spec_from_config
+from ftwiz.plan.memory import CUDA_CONTEXT, GIB, TrainSetup, estimate_memory
+
+HERE = Path(__file__).resolve().parent
+
+
+def setup_for(case: dict) -> TrainSetup:
+    quant = case.get("quant") or "none"
+    method = case["method"]
+    targets = case.get("targets")
+    return TrainSetup(
+        adapter="qlora" if method == "qlora" or quant in ("nf4", "fp4") else method,
+        rank=case.get("rank") or 16,
+        targets=tuple(targets) if isinstance(targets, list) else None,
+        quant_bits=8 if quant == "8bit" else None,
+        double_quant=case.get("double_quant") is not False,
+        dtype={"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(case.get("dtype") or "bf16", "bfloat16"),
+        batch_size=case.get("batch_size") or 1,
+        seq_len=case.get("seq_len") or 512,
+        gradient_checkpointing=bool(case.get("gradient_checkpointing")),
+        optimizer=case.get("optimizer") or "adamw_torch",
+        attn_implementation=case.get("attention") or "sdpa",
+        lora_dropout=case.get("lora_dropout", 0.05) or 0.0,
+    )
+
+
+def compared(total: int, overhead: int, metric: str) -> int:
+    if metric == "max_memory_allocated":
+        return total - overhead
+    if metric == "max_memory_reserved":
+        return total - CUDA_CONTEXT
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--all", action="store_true", help="count non-HF-stack measurements in the summary too")
+    args = parser.parse_args()
+    cases = yaml.safe_load((HERE / "measurements.yaml").read_text())
+    print("| id | model | method | b x seq | ckpt | metric | measured GiB | estimate GiB | error |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    errors, skipped = [], []
+    for case in cases:
+        try:
+            spec = spec_from_config(resolve_model(case["model"]).config)
+            inspection = inspect_reference(case["model"])
+        except FtwizError as exc:
+            skipped.append(f"{case['id']}: {exc.message}")
+            continue
+        setup = setup_for(case)
+        mem = estimate_memory(spec, inspection, setup)
+        estimate = compared(mem.total, mem.overhead, case.get("metric") or "unknown") / GIB
+        measured = float(case["peak_gib"])
+        error = 100 * (estimate - measured) / measured
+        counted = args.all or case.get("library") == "hf"
+        if counted:
+            errors.append(error)
+        print(
+            f"| {case['id']} | {case['model']} | {setup.adapter} | {setup.batch_size} x {setup.seq_len} | "
+            f"{'on' if setup.gradient_checkpointing else 'off'} | {case.get('metric') or 'unknown'} | "
+            f"{measured:.2f} | {estimate:.2f} | {error:+.1f}%{'' if counted else ' (not HF, not counted)'} |"
+        )
+    if errors:
+        worst_under = min(errors)
+        print(
+            f"\n{len(errors)} counted cases: median |error| {statistics.median(abs(e) for e in errors):.1f}%, "
+            f"worst {max(errors, key=abs):+.1f}%, worst under-estimate {worst_under:+.1f}%"
+        )
+    for line in skipped:
+        print(f"skipped {line}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""`ftwiz plan`: gather the inputs (model, GPU, fixed knobs, data size), run the pure planner, hand back a Plan.
+
+Never imports torch: catalog and cached models answer from their stored inspection; an unseen config is
+inspected once in a subprocess and cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ftwiz.errors import BadInput
+from ftwiz.hardware.gpus import GpuChoice, GpuType, match_catalog, parse_gpu
+from ftwiz.hardware.probe import probe_hardware
+from ftwiz.models.inspect import inspect_reference
+from ftwiz.models.spec import ModelSpec
+from ftwiz.plan.recommend import Knobs, Plan, recommend, which_gpu
+
+CHARS_PER_TOKEN = 4.0  # English text with a BPE tokenizer; `ftwiz data check --tokenizer` gives exact counts
+
+
+def approx_tokens(path: Path) -> int:
+    """Tokens in a data file or folder, from its size (no tokenizer): about 4 characters per token."""
+    if not path.exists():
+        raise BadInput(f"--data {path}: no such file or folder")
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return int(sum(p.stat().st_size for p in files) / CHARS_PER_TOKEN)
+
+
+def knobs_from(args: argparse.Namespace) -> Knobs:
+    targets: str | list[str] = args.targets or "all_linear"
+    if "," in targets:
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return Knobs(
+        adapter=args.adapter,
+        rank=args.rank,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        grad_accum=args.grad_accum,
+        gradient_checkpointing=args.gradient_checkpointing,
+        optimizer=args.optimizer,
+        targets=targets,
+    )
+
+
+def local_gpu() -> tuple[GpuChoice, int]:
+    """The GPU(s) in this machine and the memory free on the first one."""
+    hw = probe_hardware()
+    if not hw.has_gpu:
+        raise BadInput(
+            f"{hw.no_gpu_reason or 'no NVIDIA GPU'}: nothing to plan for here",
+            hint="Plan for a card you could rent: --gpu A100-80GB (or 24GB, 4xH100-80GB), or rank them: --which-gpu.",
+        )
+    first = hw.gpus[0]
+    known = match_catalog(first.name)
+    card = GpuType(
+        first.name,
+        first.total_bytes,
+        known.tflops if known else 100.0,
+        known.bandwidth_gbs if known else 0.0,
+        known.price_per_hour if known else None,
+        first.bf16,
+    )
+    return GpuChoice(card, len(hw.gpus)), first.free_bytes
+
+
+def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
+    """The plan (None with --which-gpu) and the JSON to print."""
+    inspection = inspect_reference(args.model, trust_remote_code=args.trust_remote_code, isolate=True)
+    spec = ModelSpec.from_dict(inspection["spec"])
+    knobs = knobs_from(args)
+    tokens = args.tokens if args.tokens is not None else (approx_tokens(Path(args.data)) if args.data else None)
+    if args.which_gpu:
+        options = which_gpu(spec, inspection, knobs, tokens=tokens, epochs=args.epochs)
+        return None, {"model": args.model, "tokens": tokens, "options": options}
+    if args.gpu:
+        choice, usable = parse_gpu(args.gpu), None
+    else:
+        choice, usable = local_gpu()
+    plan = recommend(spec, inspection, choice, knobs, usable_bytes=usable, tokens=tokens, epochs=args.epochs)
+    if args.data and args.tokens is None:
+        plan.reasons.append(f"{tokens:,} tokens in {args.data} (approximate: file size / {CHARS_PER_TOKEN:g})")
+    return plan, {"model": args.model, **plan.to_dict()}

@@ -1,0 +1,153 @@
+"""The recommender and `ftwiz plan`: fixed knobs stay fixed, the fastest fitting config wins, reasons carry
+numbers, nothing-fits says what would, and catalog models plan without torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ftwiz.hardware.gpus import parse_gpu
+from ftwiz.models.resolve import catalog_file
+from ftwiz.models.spec import spec_from_config
+from ftwiz.plan.memory import TrainSetup
+from ftwiz.plan.recommend import Knobs, recommend, which_gpu
+from ftwiz.plan.speed import estimate_speed, flops_per_token
+
+LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def catalog(model_id):
+    return (
+        spec_from_config(json.loads(catalog_file(model_id).read_text())),
+        json.loads(catalog_file(model_id).with_suffix(".inspect.json").read_text()),
+    )
+
+
+def test_flops_per_token_follow_the_6n_4n_rule():
+    spec, _ = catalog(LLAMA8B)
+    n = spec.params_active - spec.params_embedding
+    attention = 12 * spec.layers * spec.hidden_size * 2048 * 0.5
+    assert flops_per_token(spec, TrainSetup(adapter="full", gradient_checkpointing=False)) == 6 * n + attention
+    assert flops_per_token(spec, TrainSetup(adapter="lora", gradient_checkpointing=False)) == 4 * n + attention * 4 / 6
+    assert flops_per_token(spec, TrainSetup(adapter="lora", gradient_checkpointing=True)) == 6 * n + attention
+
+
+def test_speed_scales_with_the_card_and_qlora_is_slower():
+    spec, _ = catalog(LLAMA8B)
+    lora = TrainSetup(adapter="lora", batch_size=4)
+    a100 = estimate_speed(spec, lora, parse_gpu("A100-80GB").gpu.tflops)
+    h100 = estimate_speed(spec, lora, parse_gpu("H100-80GB").gpu.tflops)
+    assert h100.tokens_per_second == pytest.approx(a100.tokens_per_second * 989 / 312)
+    qlora = estimate_speed(spec, TrainSetup(adapter="qlora", batch_size=4), parse_gpu("A100-80GB").gpu.tflops)
+    assert qlora.tokens_per_second < a100.tokens_per_second
+
+
+def test_recommendation_fits_with_margin_and_explains_itself():
+    spec, ins = catalog(LLAMA8B)
+    plan = recommend(spec, ins, parse_gpu("A10G"), Knobs(), tokens=10_000_000)
+    data = plan.to_dict()
+    assert data["fits"] and data["peak_bytes"] <= 0.9 * parse_gpu("A10G").gpu.memory_bytes
+    assert data["config"]["adapter"] == "qlora"  # a 16-bit 8B base (15 GiB) + activations does not fit 22.5 GiB
+    assert any("LoRA on a 16-bit base would need" in r and "does not fit" in r for r in data["reasons"])
+    assert any("tokens per optimizer step" in r for r in data["reasons"])
+    assert data["total_seconds"] > 0 and data["cost"] > 0
+    assert data["config"]["batch_size"] * data["config"]["grad_accum"] == 16  # the effective batch is kept
+
+
+def test_fixed_knobs_are_kept():
+    spec, ins = catalog(LLAMA8B)
+    knobs = Knobs(
+        adapter="lora",
+        rank=64,
+        batch_size=2,
+        seq_len=1024,
+        gradient_checkpointing=True,
+        optimizer="adamw_8bit",
+        grad_accum=3,
+        targets="attention_qv",
+    )
+    cfg = recommend(spec, ins, parse_gpu("H100-80GB"), knobs).to_dict()["config"]
+    assert cfg == {
+        "adapter": "lora",
+        "rank": 64,
+        "batch_size": 2,
+        "seq_len": 1024,
+        "grad_accum": 3,
+        "gradient_checkpointing": True,
+        "optimizer": "adamw_8bit",
+        "targets": "attention_qv",
+    }
+
+
+def test_nothing_fits_says_what_would():
+    spec, ins = catalog("meta-llama/Llama-3.1-70B-Instruct")
+    plan = recommend(spec, ins, parse_gpu("RTX-4090"), Knobs(adapter="lora"))
+    assert not plan.best.fits
+    text = " ".join(plan.reasons)
+    assert "nothing fits on RTX-4090" in text
+    assert "a bigger card would" in text and "QLoRA would need" in text
+
+
+def test_which_gpu_ranks_fitting_cards_by_cost():
+    spec, ins = catalog(LLAMA8B)
+    options = which_gpu(spec, ins, Knobs(), tokens=50_000_000)
+    fitting = [o for o in options if o["fits"]]
+    costs = [o["cost"] for o in fitting]
+    assert costs == sorted(costs) and len(fitting) >= 5
+    assert all(o["peak_bytes"] > 0 for o in options)
+
+
+def plan_cli(*args: str) -> subprocess.CompletedProcess:
+    code = (
+        "import sys; from ftwiz.cli import main; rc = main(sys.argv[1:]); "
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+        "print('HEAVY', heavy, file=sys.stderr); raise SystemExit(rc)"
+    )
+    return subprocess.run([sys.executable, "-c", code, "plan", *args], capture_output=True, text=True)
+
+
+def test_plan_json_follows_the_contract_without_importing_torch():
+    proc = plan_cli("--model", LLAMA8B, "--gpu", "A100-80GB", "--tokens", "1000000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data["gpu"]) == {"name", "memory_bytes", "count"}
+    assert set(data["config"]) == {
+        "adapter",
+        "rank",
+        "batch_size",
+        "seq_len",
+        "grad_accum",
+        "gradient_checkpointing",
+        "optimizer",
+        "targets",
+    }
+    assert set(data["breakdown"]) == {
+        "weights",
+        "trainable",
+        "gradients",
+        "optimizer",
+        "activations",
+        "logits",
+        "overhead",
+    }
+    assert data["peak_bytes"] == sum(data["breakdown"].values())
+    for key in ("fits", "step_seconds", "tokens_per_second", "total_seconds", "cost", "reasons", "alternatives"):
+        assert key in data
+    which = json.loads(plan_cli("--model", LLAMA8B, "--which-gpu", "--json").stdout)
+    assert {"gpu", "fits", "peak_bytes", "total_seconds", "cost"} <= set(which["options"][0])
+
+
+def test_plan_errors_exit_2():
+    from ftwiz.hardware.probe import probe_hardware
+
+    if not probe_hardware().has_gpu:  # without --gpu, a GPU-less machine has nothing to plan for
+        no_gpu = plan_cli("--model", LLAMA8B)
+        assert no_gpu.returncode == 2 and "--gpu A100-80GB" in no_gpu.stderr
+    assert plan_cli("--model", LLAMA8B, "--gpu", "A100-81GB").returncode == 2
+    assert plan_cli("--model", LLAMA8B, "--gpu", "T4", "--optimizer", "adam").returncode == 2
+    table = plan_cli("--model", LLAMA8B, "--gpu", "T4")
+    assert table.returncode == 0 and "why:" in table.stdout
