@@ -12,6 +12,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# A 2-layer Llama config.json (h=64, I=128, 4 heads x 16, 2 KV heads, vocab 128) for tests that need a model
+# reference without weights.
+TINY_LLAMA_CONFIG = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 128,
+}
 FAKE_TOKEN = "hf_FakeTokenForTests0123456789"  # set in the demo's environment; must never reach the run folder
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import TINY_LLAMA_CONFIG, run_cli
 
 BROKEN = """\
 model:
@@ -84,16 +84,7 @@ def test_without_a_terminal_the_wizard_points_to_headless():
     assert "--headless" in result.stderr
 
 
-LLAMA_CONFIG = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 128,
-}
+LLAMA_CONFIG = TINY_LLAMA_CONFIG
 
 
 def test_inspect_json_follows_the_contract(tmp_path: Path):

@@ -6,21 +6,13 @@ import json
 
 import pytest
 
+from conftest import TINY_LLAMA_CONFIG
 from ftwiz.models.resolve import catalog_file
 from ftwiz.models.spec import spec_from_config
 from ftwiz.plan.memory import CUDA_CONTEXT, NF4_BYTES, TrainSetup, estimate_memory
 
 # A small Llama: h=64, I=128, 2 layers, 4 heads x 16, 2 KV heads, vocab 128, untied head.
-CONFIG = {
-    "model_type": "llama",
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 128,
-    "tie_word_embeddings": False,
-}
+CONFIG = {**TINY_LLAMA_CONFIG, "tie_word_embeddings": False}
 GROUPS = [
     {"name": "q_proj", "count": 2, "in_features": 64, "out_features": 64, "params": 8192, "kind": "attention_q"},
     {"name": "k_proj", "count": 2, "in_features": 64, "out_features": 32, "params": 4096, "kind": "attention_k"},

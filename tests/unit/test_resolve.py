@@ -8,19 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_LLAMA_CONFIG
 from ftwiz.errors import BadInput
 from ftwiz.models.resolve import resolve_model
 
-LLAMA = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "vocab_size": 128,
-}
+LLAMA = TINY_LLAMA_CONFIG
 
 
 def test_local_folder_and_config_file(tmp_path: Path):
