@@ -131,3 +131,21 @@ def test_checkpointing_never_raises_memory_and_qlora_lora_full_order(model_id):
         assert on.total <= off.total
     weights = {a: estimate_memory(spec, ins, TrainSetup(adapter=a)).weights for a in ("full", "lora", "qlora")}
     assert weights["qlora"] < weights["lora"] <= weights["full"]
+
+
+def test_published_measurements_stay_within_bounds():
+    """benchmarks/memory/accuracy.py over the cited measurements: the estimator must not drift (median error
+    within 10%, and no counted case under-estimated by more than 10%: an under-estimate is an OOM)."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "memory" / "accuracy.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"(\d+) counted cases: median \|error\| ([\d.]+)%, .* worst under-estimate ([+-][\d.]+)%", out)
+    assert match, out
+    cases, median, worst_under = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    assert cases >= 10
+    assert median <= 10.0
+    assert worst_under >= -10.0

@@ -230,6 +230,13 @@ def _reasons(best: Candidate, pool: list[Candidate], budget: int, usable: int, m
         on = flip.memory.activations if flip else None
         text = f" (checkpointing would cut them to {_gib(on)} for +33% time)" if on is not None else ""
         reasons.append(f"gradient checkpointing off: activations of {_gib(m.activations)} fit{text}")
+    if s.adapter != "full":
+        reasons.append(
+            f"rank r={s.rank}: {m.trainable_params / 1e6:,.1f}M adapter parameters, "
+            f"{_gib(m.trainable + m.gradients + m.optimizer)}"
+            " with their gradients and optimizer states; rank barely changes speed or peak memory, so choose it for"
+            " quality (16 is the common default; try 32-64 for harder tasks)"
+        )
     reasons.append(
         f"micro-batch {s.batch_size} x accumulation {best.grad_accum} = {s.batch_size * best.grad_accum} sequences "
         f"x {s.seq_len:,} tokens = {best.speed.tokens_per_step:,} tokens per optimizer step"
