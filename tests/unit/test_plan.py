@@ -151,3 +151,25 @@ def test_plan_errors_exit_2():
     assert plan_cli("--model", LLAMA8B, "--gpu", "T4", "--optimizer", "adam").returncode == 2
     table = plan_cli("--model", LLAMA8B, "--gpu", "T4")
     assert table.returncode == 0 and "why:" in table.stdout
+
+
+def test_safetensors_cross_check(monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    from ftwiz.plan.cli import safetensors_check
+
+    monkeypatch.setattr("ftwiz.models.resolve.hub_reachable", lambda: True)
+    monkeypatch.setattr(
+        huggingface_hub,
+        "get_safetensors_metadata",
+        lambda ref, timeout: SimpleNamespace(parameter_count={"BF16": 9_000_000_000}),
+    )
+    assert "safetensors hold 9.00B parameters, the config gives 8.03B" in safetensors_check(
+        LLAMA8B, "catalog", 8_030_261_248
+    )
+    assert safetensors_check(LLAMA8B, "catalog", 9_010_000_000) is None  # within 1%
+    assert safetensors_check("./local", "local", 1) is None
+    monkeypatch.setattr("ftwiz.models.resolve.hub_reachable", lambda: False)
+    assert safetensors_check(LLAMA8B, "catalog", 1) is None

@@ -102,7 +102,7 @@ def test_hub_errors_say_what_to_do(tmp_path: Path, monkeypatch, error, status, m
     from huggingface_hub import errors
 
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setattr("ftwiz.models.resolve._hub_reachable", lambda: True)
+    monkeypatch.setattr("ftwiz.models.resolve.hub_reachable", lambda: True)
     real = huggingface_hub.hf_hub_download
 
     def fake_download(repo_id, filename, **kwargs):

@@ -75,7 +75,7 @@ def resolve_model(ref: str, *, trust_remote_code: bool = False) -> ResolvedModel
     return _checked(_from_hub(ref), trust_remote_code)
 
 
-def _hub_reachable() -> bool:
+def hub_reachable() -> bool:
     """A DNS lookup of the hub's host: fails at once without a network, where huggingface_hub would retry
     for ~25 s before giving up."""
     from huggingface_hub import constants
@@ -118,7 +118,7 @@ def _from_hub(repo_id: str) -> ResolvedModel:
             ["config.json from ftwiz's offline catalog (see models/catalog/SOURCES.md)"],
         )
     try:
-        if not _hub_reachable():
+        if not hub_reachable():
             raise OfflineModeIsEnabled("no network")
         local = hf_hub_download(repo_id, "config.json")  # token: HF_TOKEN or the saved login
     except GatedRepoError as exc:

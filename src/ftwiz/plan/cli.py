@@ -65,6 +65,30 @@ def local_gpu() -> tuple[GpuChoice, int]:
     return GpuChoice(card, len(hw.gpus)), first.free_bytes
 
 
+def safetensors_check(ref: str, source: str, params_total: int) -> str | None:
+    """Cross-check the parameter count with the repository's safetensors headers (read without downloading
+    weights); a line for the reasons when they disagree by more than 1%, None when they agree or cannot be read."""
+    if source not in ("hub", "hub-cache", "catalog"):
+        return None
+    from ftwiz.models.resolve import hub_reachable
+
+    if not hub_reachable():
+        return None
+    try:
+        from huggingface_hub import get_safetensors_metadata
+
+        stored = sum(get_safetensors_metadata(ref, timeout=5).parameter_count.values())
+    except Exception:  # no safetensors, gated without a token, network trouble: the estimate stands as it is
+        return None
+    if abs(stored - params_total) <= 0.01 * params_total:
+        return None
+    return (
+        f"the repository's safetensors hold {stored / 1e9:,.2f}B parameters, the config gives "
+        f"{params_total / 1e9:,.2f}B: the weights may include extra modules (vision tower, MTP heads) or be stored "
+        "quantized"
+    )
+
+
 def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
     """The plan (None with --which-gpu) and the JSON to print."""
     inspection = inspect_reference(args.model, trust_remote_code=args.trust_remote_code, isolate=True)
@@ -79,6 +103,8 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
     else:
         choice, usable = local_gpu()
     plan = recommend(spec, inspection, choice, knobs, usable_bytes=usable, tokens=tokens, epochs=args.epochs)
+    if (mismatch := safetensors_check(args.model, inspection["source"], inspection["params_total"])) is not None:
+        plan.reasons.append(mismatch)
     if args.data and args.tokens is None:
         plan.reasons.append(f"{tokens:,} tokens in {args.data} (approximate: file size / {CHARS_PER_TOKEN:g})")
     return plan, {"model": args.model, **plan.to_dict()}
