@@ -79,3 +79,11 @@ def test_no_secret_lands_in_the_run_folder(demo_run):
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert FAKE_TOKEN not in path.read_text(errors="ignore"), path
+
+
+def test_plan_json_predicts_the_trainable_parameters_peft_created(demo_run):
+    _, run_dir = demo_run
+    plan = json.loads((run_dir / "plan.json").read_text())
+    status = json.loads((run_dir / "status.json").read_text())
+    assert plan["trainable_params"] == status["trainable_params"]
+    assert plan["peak_bytes"] == sum(plan["breakdown"].values())

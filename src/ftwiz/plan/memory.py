@@ -80,6 +80,26 @@ class TrainSetup:
     def bits(self) -> int | None:
         return 4 if self.adapter == "qlora" else self.quant_bits
 
+    @classmethod
+    def from_run_config(cls, config: Any, targets: tuple[str, ...] | None, dtype: str) -> TrainSetup:
+        """The setup a RunConfig trains with (targets resolved, dtype as the worker chose it)."""
+        bits = config.quant.bits
+        return cls(
+            adapter=config.adapter.type,
+            rank=config.adapter.r,
+            targets=targets,
+            quant_bits=None if bits == "none" else bits,
+            double_quant=config.quant.double_quant,
+            dtype=dtype,
+            batch_size=config.train.per_device_train_batch_size,
+            seq_len=config.data.max_length,
+            gradient_checkpointing=config.train.gradient_checkpointing,
+            optimizer=config.train.optim,
+            attn_implementation=config.model.attn_implementation or "sdpa",
+            lora_dropout=config.adapter.lora_dropout,
+            use_dora=config.adapter.use_dora,
+        )
+
 
 @dataclass(frozen=True)
 class MemoryBreakdown:

@@ -69,6 +69,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     trainable, total = _param_counts(trainer.model)
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
+    _write_plan(run, config, trainer.model)
 
     prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds)
     before = samples.generate(trainer.model, tokenizer, prompts)
@@ -101,6 +102,41 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
         decisions.append(f"stopped early at step {trainer.state.global_step}: {callback.stop_reason}")
         return Outcome("stopped", final, trainer, decisions)
     return Outcome("completed", final, trainer, decisions)
+
+
+def _write_plan(run: RunDir, config: RunConfig, model: Any) -> None:
+    """plan.json: the planner's estimate for this run, beside what it will measure. Never fails the run."""
+    try:
+        import torch
+
+        from ftwiz.models.inspect import inspect_reference
+        from ftwiz.plan.memory import TrainSetup, estimate_memory
+        from ftwiz.train import build
+
+        inspection = inspect_reference(build.model_path(config), rank=config.adapter.r)
+        targets = None
+        if config.adapter.type != "full":
+            peft_cfg = getattr(model, "peft_config", {}).get("default")
+            targets = tuple(sorted(peft_cfg.target_modules)) if peft_cfg is not None else None
+        dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
+            build.compute_dtype(config.model.dtype), "float32"
+        )
+        setup = TrainSetup.from_run_config(config, targets, dtype)
+        from ftwiz.models.spec import ModelSpec
+
+        memory = estimate_memory(ModelSpec.from_dict(inspection["spec"]), inspection, setup)
+        write_json_atomic(
+            run.plan,
+            {
+                "peak_bytes": memory.total,
+                "breakdown": memory.to_dict(),
+                "trainable_params": memory.trainable_params,
+                "setup": {k: v for k, v in vars(setup).items()},
+                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            },
+        )
+    except Exception as exc:  # the estimate is a courtesy; training goes on without it
+        log.warning("could not write plan.json: %s", exc)
 
 
 def _write_samples(run: RunDir, records: list[dict[str, Any]]) -> None:
