@@ -17,7 +17,7 @@ from ftwiz.errors import BadInput
 if TYPE_CHECKING:  # datasets costs ~1 s to import; only the worker needs it
     from datasets import Dataset
 
-_BUILDERS = {
+FILE_BUILDERS = {
     ".jsonl": "json",
     ".json": "json",
     ".csv": "csv",
@@ -48,11 +48,11 @@ def load_rows(config: DataConfig) -> tuple[Dataset, str]:
     path = Path(ref).expanduser()
     try:
         if path.is_file():
-            builder = _BUILDERS.get(path.suffix.lower())
+            builder = FILE_BUILDERS.get(path.suffix.lower())
             if builder is None:
                 raise BadInput(
                     f"data.path: {path}: unsupported file type '{path.suffix}'",
-                    hint=f"Use one of {', '.join(sorted(_BUILDERS))}.",
+                    hint=f"Use one of {', '.join(sorted(FILE_BUILDERS))}.",
                 )
             extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
             ds = datasets.load_dataset(builder, data_files=str(path), split="train", **extra)

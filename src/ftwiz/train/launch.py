@@ -17,6 +17,7 @@ from pathlib import Path
 from ftwiz import bundled
 from ftwiz.config.presets import to_yaml
 from ftwiz.config.schema import RunConfig
+from ftwiz.data.load import FILE_BUILDERS
 from ftwiz.errors import BadInput
 from ftwiz.redact import redact
 from ftwiz.runs.store import RunDir, create_run, utc_now, write_json_atomic, write_text_atomic
@@ -38,7 +39,7 @@ def preflight(config: RunConfig) -> None:
     resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
     ref = config.data.path
     path = Path(bundled.resolve(ref, key="data.path")).expanduser()
-    looks_local = ref.startswith((".", "/", "~")) or path.suffix in (".json", ".jsonl", ".csv", ".parquet")
+    looks_local = ref.startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS
     if looks_local and not path.exists():
         raise BadInput(
             f"data.path: {ref}: no such file or folder", hint="Check the path (relative to this shell's folder)."

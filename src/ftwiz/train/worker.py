@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -106,33 +106,31 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
 
 def _write_plan(run: RunDir, config: RunConfig, model: Any) -> None:
     """plan.json: the planner's estimate for this run, beside what it will measure. Never fails the run."""
+    import torch
+
+    from ftwiz.models.inspect import inspect_reference
+    from ftwiz.models.spec import ModelSpec
+    from ftwiz.plan.memory import TrainSetup, estimate_memory
+    from ftwiz.train import build
+
     try:
-        import torch
-
-        from ftwiz.models.inspect import inspect_reference
-        from ftwiz.plan.memory import TrainSetup, estimate_memory
-        from ftwiz.train import build
-
         inspection = inspect_reference(build.model_path(config), rank=config.adapter.r)
-        targets = None
-        if config.adapter.type != "full":
-            peft_cfg = getattr(model, "peft_config", {}).get("default")
-            targets = tuple(sorted(peft_cfg.target_modules)) if peft_cfg is not None else None
+        peft_config = getattr(model, "peft_config", {}).get("default")
+        targets = tuple(sorted(peft_config.target_modules)) if peft_config is not None else None
         dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
             build.compute_dtype(config.model.dtype), "float32"
         )
         setup = TrainSetup.from_run_config(config, targets, dtype)
-        from ftwiz.models.spec import ModelSpec
-
         memory = estimate_memory(ModelSpec.from_dict(inspection["spec"]), inspection, setup)
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         write_json_atomic(
             run.plan,
             {
                 "peak_bytes": memory.total,
                 "breakdown": memory.to_dict(),
                 "trainable_params": memory.trainable_params,
-                "setup": {k: v for k, v in vars(setup).items()},
-                "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+                "setup": asdict(setup),
+                "device": device,
             },
         )
     except Exception as exc:  # the estimate is a courtesy; training goes on without it
