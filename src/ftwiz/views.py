@@ -113,6 +113,8 @@ def memory_bar(breakdown: dict[str, int], budget: int, width: int = 50) -> Text:
     limit = round(budget * scale)
     if used < limit:
         bar.append("░" * (limit - used), style="dim")
+    elif used > limit:
+        bar.stylize("bold red", limit)  # what lies past the usable memory
     return bar
 
 

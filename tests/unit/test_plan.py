@@ -173,3 +173,13 @@ def test_safetensors_cross_check(monkeypatch):
     assert safetensors_check("./local", "local", 1) is None
     monkeypatch.setattr("ftwiz.models.resolve.hub_reachable", lambda: False)
     assert safetensors_check(LLAMA8B, "catalog", 1) is None
+
+
+def test_memory_bar_marks_what_does_not_fit():
+    from ftwiz.views import memory_bar
+
+    fits = memory_bar({"weights": 40, "logits": 10}, budget=100, width=20)
+    assert fits.plain == "█" * 10 + "░" * 10
+    over = memory_bar({"weights": 150, "logits": 50}, budget=100, width=20)
+    assert over.plain == "█" * 20
+    assert any("red" in str(span.style) and span.start == 10 for span in over.spans)
