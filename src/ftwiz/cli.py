@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--which-gpu", action="store_true", help="rank the catalog's GPUs (and counts) that fit")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
     plan.add_argument("--trust-remote-code", action="store_true")
+
+    data = commands.add_parser("data", help="check a dataset before training on it")
+    data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    data_check = data_commands.add_parser("check", help="format, every row's problems (file:line), lengths")
+    data_check.add_argument("path", metavar="PATH", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file, folder or glob")
+    data_check.add_argument(
+        "--format",
+        choices=["messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"],
+        help="skip detection",
+    )
+    data_check.add_argument("--seq-len", type=_positive_int, metavar="S", help="count rows longer than S tokens")
+    data_check.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
 
 
@@ -126,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "presets":
             return cmd_presets()
+        if args.command == "data":
+            return cmd_data_check(args)
         if args.command == "plan":
             return cmd_plan(args)
         if args.command == "inspect":
@@ -185,6 +199,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print_plan(args.model, plan)
     return ExitCode.OK
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from ftwiz.data.check import check
+
+    report = check(args.path, fmt=args.format, seq_len=args.seq_len)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        from ftwiz.views import print_data_report
+
+        print_data_report(args.path, report)
+    return ExitCode.BAD_INPUT if report.error_count else ExitCode.OK
 
 
 def cmd_wizard(args: argparse.Namespace) -> int:

@@ -189,3 +189,38 @@ def print_which_gpu(data: dict[str, Any], console: Console | None = None) -> Non
         )
     console.print(table)
     console.print("[dim]Prices are approximate on-demand ranges (midpoint shown); check your provider.[/]")
+
+
+def print_data_report(path: str, report: Any, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(
+        f"[bold]{path}[/]: format [bold]{report.format or 'unknown'}[/], {report.rows:,} rows, "
+        f"{report.valid_rows:,} valid, columns {', '.join(report.columns) or '—'}",
+        highlight=False,
+    )
+    if report.error_count:
+        shown = len(report.errors)
+        console.print(
+            f"[red]{report.error_count:,} problem(s)[/]"
+            + (f", the first {shown}:" if shown < report.error_count else ":")
+        )
+        for e in report.errors:
+            where = ":".join(
+                str(x) for x in (e.get("file"), f"line {e['line']}" if "line" in e else f"row {e['row']}") if x
+            )
+            fld = f" {e['field']}:" if e.get("field") else ""
+            console.print(f"  {where}:{fld} {e['message']}", highlight=False, markup=False)
+        console.print("Fix these rows, or set data.on_error: skip to train without them (they are counted).")
+    stats = report.token_stats
+    if stats:
+        approx = " (approximate: characters / 4, no tokenizer)" if stats.get("approximate") else ""
+        console.print(
+            f"tokens per row{approx}: p50 {stats['p50']:,}, p95 {stats['p95']:,}, p99 {stats['p99']:,}, "
+            f"max {stats['max']:,}; {stats['total']:,} in all",
+            highlight=False,
+        )
+        console.print(
+            f"recommended max_length: {report.recommended_max_length:,} (covers p99, a multiple of 64)", highlight=False
+        )
+    if report.rows_over_seq_len is not None:
+        console.print(f"rows longer than --seq-len: {report.rows_over_seq_len:,} (they would be truncated)")

@@ -157,3 +157,19 @@ def test_train_refuses_remote_code_before_launching(tmp_path: Path):
     assert result.returncode == 2
     assert "needs trust_remote_code" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_data_check_exit_codes_and_json(tmp_path: Path):
+    import json
+
+    good = run_cli("data", "check", "ftwiz:tiny-demo/data/train.jsonl", "--json")
+    assert good.returncode == 0
+    report = json.loads(good.stdout)
+    assert report["format"] == "messages" and report["rows"] == report["valid_rows"] == 2000
+    for key in ("errors", "error_count", "columns", "token_stats", "recommended_max_length", "loss_token_share"):
+        assert key in report
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{"text": ""}\n')
+    result = run_cli("data", "check", str(bad))
+    assert result.returncode == 2
+    assert "line 2: text: missing or empty" in result.stdout

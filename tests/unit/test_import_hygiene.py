@@ -24,6 +24,8 @@ LIGHT_MODULES = [
     "ftwiz.plan.speed",
     "ftwiz.plan.recommend",
     "ftwiz.plan.cli",
+    "ftwiz.data.check",
+    "ftwiz.data.formats",
     "ftwiz.runs.store",
     "ftwiz.train.launch",
     "ftwiz.headless",

@@ -1,0 +1,179 @@
+"""`ftwiz data check`: read a data file row by row, say where every problem is, measure it. Light: no torch,
+no `datasets` for local JSONL/JSON/CSV/text (pyarrow only for Parquet).
+
+Locations: `line` (1-based) for line-oriented files (JSONL), `row` (1-based) for JSON arrays and tables (CSV:
+the first data row after the header is row 1), with the file named when a folder or glob holds several.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftwiz import bundled
+from ftwiz.data.formats import FORMATS, detect, normalize, row_text, validate
+from ftwiz.errors import BadInput
+
+SHOWN_ERRORS = 20
+CHARS_PER_TOKEN = 4.0  # without a tokenizer: an approximation, marked as such
+SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt", ".md")
+
+
+@dataclass
+class Row:
+    where: dict[str, Any]  # {"line": n} or {"row": n}, plus {"file": ...} for multi-file inputs
+    data: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    format: str | None
+    rows: int = 0
+    valid_rows: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error_count: int = 0
+    columns: list[str] = field(default_factory=list)
+    token_stats: dict[str, Any] | None = None
+    recommended_max_length: int | None = None
+    loss_token_share: float | None = None
+    rows_over_seq_len: int | None = None  # approximate, like token_stats, until a tokenizer measures them
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def files_of(path_text: str) -> list[Path]:
+    ref = bundled.resolve(path_text, key="data.path")
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    else:
+        found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).suffix.lower() in SUFFIXES)
+    if not found:
+        raise BadInput(f"{path_text}: no such file, or no data files ({', '.join(SUFFIXES)}) there")
+    return found
+
+
+def read_rows(path: Path, *, name_file: bool) -> Iterator[Row]:
+    """Every row of one file with where it came from; unreadable lines become error rows."""
+    suffix = path.suffix.lower()
+    tag = {"file": str(path)} if name_file else {}
+    try:
+        if suffix == ".jsonl":
+            with path.open(encoding="utf-8") as fh:
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        data = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        yield Row({"line": n, **tag}, None, f"malformed JSON ({exc.msg} at column {exc.pos + 1})")
+                        continue
+                    yield Row(
+                        {"line": n, **tag},
+                        data if isinstance(data, dict) else None,
+                        None if isinstance(data, dict) else "expected a JSON object",
+                    )
+        elif suffix == ".json":
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise BadInput(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
+            if isinstance(data, dict):  # an object holding the rows, e.g. {"data": [...]}
+                data = next((v for v in data.values() if isinstance(v, list)), None)
+            if not isinstance(data, list):
+                raise BadInput(f"{path}: expected a JSON array of rows, or an object holding one")
+            for n, item in enumerate(data, 1):
+                yield Row(
+                    {"row": n, **tag},
+                    item if isinstance(item, dict) else None,
+                    None if isinstance(item, dict) else "expected a JSON object",
+                )
+        elif suffix in (".csv", ".tsv"):
+            with path.open(encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+                for n, item in enumerate(reader, 1):
+                    yield Row({"row": n, **tag}, dict(item))
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            for n, item in enumerate(pq.read_table(path).to_pylist(), 1):
+                yield Row({"row": n, **tag}, item)
+        else:  # .txt / .md: blank-line separated documents (one document when there is no blank line)
+            docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n")]
+            for n, doc in enumerate((d for d in docs if d), 1):
+                yield Row({"row": n, **tag}, {"text": doc})
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _percentile(sorted_values: list[int], q: float) -> int:
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1)]
+
+
+def check(
+    path_text: str,
+    *,
+    fmt: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    seq_len: int | None = None,
+    max_positions: int | None = None,
+) -> Report:
+    """Read every row, detect (or take) the format, validate each row, measure lengths (approximately)."""
+    if fmt is not None and fmt not in FORMATS:
+        raise BadInput(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    files = files_of(path_text)
+    report = Report(format=fmt)
+    seen_columns: dict[str, None] = {}
+    lengths: list[int] = []
+    for file in files:
+        for row in read_rows(file, name_file=len(files) > 1):
+            report.rows += 1
+            problems: list[tuple[str | None, str]] = []
+            data = row.data
+            if row.error is not None or data is None:
+                problems.append((None, row.error or "unreadable row"))
+            else:
+                if columns:
+                    data = {columns.get(k, k): v for k, v in data.items()}
+                seen_columns.update(dict.fromkeys(data))
+                report.format = report.format or detect(data)
+                if report.format is None:
+                    problems.append((None, f"cannot tell the format from the keys {sorted(data)}"))
+                else:
+                    problems += [(p.field, p.message) for p in validate(data, report.format)]
+            if problems:
+                report.error_count += len(problems)
+                for fld, message in problems:
+                    if len(report.errors) < SHOWN_ERRORS:
+                        report.errors.append({**row.where, "field": fld, "message": message})
+                continue
+            report.valid_rows += 1
+            lengths.append(math.ceil(len(row_text(normalize(data, report.format))) / CHARS_PER_TOKEN))
+    report.columns = list(seen_columns)
+    if lengths:
+        lengths.sort()
+        report.token_stats = {
+            "p50": _percentile(lengths, 0.50),
+            "p95": _percentile(lengths, 0.95),
+            "p99": _percentile(lengths, 0.99),
+            "max": lengths[-1],
+            "total": sum(lengths),
+            "approximate": True,
+        }
+        recommended = 64 * math.ceil(report.token_stats["p99"] / 64)
+        report.recommended_max_length = min(recommended, max_positions) if max_positions else recommended
+        if seq_len:
+            report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
+    return report
