@@ -192,6 +192,8 @@ def print_which_gpu(data: dict[str, Any], console: Console | None = None) -> Non
 
 
 def print_data_report(path: str, report: Any, console: Console | None = None) -> None:
+    from ftwiz.data.check import describe
+
     console = console or Console()
     console.print(
         f"[bold]{path}[/]: format [bold]{report.format or 'unknown'}[/], {report.rows:,} rows, "
@@ -204,12 +206,8 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
             f"[red]{report.error_count:,} problem(s)[/]"
             + (f", the first {shown}:" if shown < report.error_count else ":")
         )
-        for e in report.errors:
-            where = ":".join(
-                str(x) for x in (e.get("file"), f"line {e['line']}" if "line" in e else f"row {e['row']}") if x
-            )
-            fld = f" {e['field']}:" if e.get("field") else ""
-            console.print(f"  {where}:{fld} {e['message']}", highlight=False, markup=False)
+        for error in report.errors:
+            console.print(f"  {describe(error)}", highlight=False, markup=False)
         console.print("Fix these rows, or set data.on_error: skip to train without them (they are counted).")
     stats = report.token_stats
     if stats:

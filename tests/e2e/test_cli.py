@@ -173,3 +173,20 @@ def test_data_check_exit_codes_and_json(tmp_path: Path):
     result = run_cli("data", "check", str(bad))
     assert result.returncode == 2
     assert "line 2: text: missing or empty" in result.stdout
+
+
+def test_bad_data_stops_before_a_run_folder_exists(tmp_path: Path):
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text('{"instruction": "Say hi", "input": "", "output": "hi"}\n{"instruction": "", "output": "x"}\n')
+    result = run_cli(
+        "--preset",
+        "tiny-demo",
+        "--headless",
+        "--set",
+        f"data.path={data}",
+        "--set",
+        f"output.runs_dir={tmp_path / 'runs'}",
+    )
+    assert result.returncode == 2
+    assert "line 2: instruction: missing or empty" in result.stderr and "data.on_error: skip" in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -142,3 +142,43 @@ def test_qlora_trains_on_a_4bit_base(tmp_path: Path):
     assert read_status(run)["state"] == "completed"
     assert "quantized to 4-bit nf4" in run.log.read_text()
     assert (run.adapter / "adapter_model.safetensors").is_file()
+
+
+def test_sharegpt_and_alpaca_rows_train_and_bad_rows_are_skipped_and_counted(tmp_path: Path):
+    """Other formats go through the checker's normaliser into the same SFT path; on_error: skip says what it dropped."""
+    data = tmp_path / "mixed"
+    data.mkdir()
+    demo = [json.loads(line) for line in Path(bundled_demo_data()).read_text().splitlines()[:40]]
+    with (data / "a.jsonl").open("w") as fh:  # ShareGPT
+        for row in demo[:20]:
+            turns = [
+                {"from": {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"]), "value": m["content"]}
+                for m in row["messages"]
+            ]
+            fh.write(json.dumps({"conversations": turns}) + "\n")
+        fh.write(json.dumps({"conversations": [{"from": "human", "value": "q"}]}) + "\n")  # line 21: no answer
+    result = run_cli(
+        "--preset",
+        "tiny-demo",
+        "--headless",
+        "--set",
+        f"data.path={data}",
+        "--set",
+        "data.on_error=skip",
+        "--set",
+        f"output.runs_dir={tmp_path / 'runs'}",
+        "--set",
+        "train.max_steps=3",
+        "--set",
+        "data.val_size=4",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = read_status(RunDir(Path(result.stdout.strip().splitlines()[-1])))
+    assert status["state"] == "completed"
+    assert any("dropped 1 of 21 rows" in d and "line 21" in d for d in status["decisions"])
+
+
+def bundled_demo_data() -> str:
+    from ftwiz import bundled
+
+    return bundled.resolve("ftwiz:tiny-demo/data/train.jsonl", key="data.path")

@@ -100,7 +100,8 @@ class ModelConfig(Section):
 class DataConfig(Section):
     path: str = Field(min_length=1)
     """A local file (.jsonl, .json, .csv, .parquet), a folder, or a bundled dataset (`ftwiz:...`)."""
-    format: Literal["auto", "messages", "prompt_completion", "text"] = "auto"
+    format: Literal["auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"] = "auto"
+    """`auto` detects it from the keys; see `ftwiz data check`."""
     columns: dict[str, str] = Field(default_factory=dict)
     """Rename columns to the canonical names, e.g. {conversation: messages}."""
     split: str = "train"

@@ -11,7 +11,7 @@ import csv
 import glob
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,45 +122,55 @@ def _percentile(sorted_values: list[int], q: float) -> int:
     return sorted_values[min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1)]
 
 
-def check(
-    path_text: str,
+def local_rows(path_text: str) -> Iterator[Row]:
+    """Rows of a local file, folder or glob (each naming its file when there are several)."""
+    files = files_of(path_text)
+    for file in files:
+        yield from read_rows(file, name_file=len(files) > 1)
+
+
+def scan(
+    rows: Iterable[Row],
     *,
     fmt: str | None = None,
     columns: Mapping[str, str] | None = None,
     seq_len: int | None = None,
     max_positions: int | None = None,
+    keep: list[dict[str, Any]] | None = None,
 ) -> Report:
-    """Read every row, detect (or take) the format, validate each row, measure lengths (approximately)."""
+    """Detect (or take) the format, validate each row, measure lengths (approximately). Valid rows, normalised,
+    are appended to `keep` when given (the worker trains on exactly what was checked)."""
     if fmt is not None and fmt not in FORMATS:
-        raise BadInput(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    files = files_of(path_text)
+        raise BadInput(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
     report = Report(format=fmt)
     seen_columns: dict[str, None] = {}
     lengths: list[int] = []
-    for file in files:
-        for row in read_rows(file, name_file=len(files) > 1):
-            report.rows += 1
-            problems: list[tuple[str | None, str]] = []
-            data = row.data
-            if row.error is not None or data is None:
-                problems.append((None, row.error or "unreadable row"))
+    for row in rows:
+        report.rows += 1
+        problems: list[tuple[str | None, str]] = []
+        data = row.data
+        if row.error is not None or data is None:
+            problems.append((None, row.error or "unreadable row"))
+        else:
+            if columns:
+                data = {columns.get(k, k): v for k, v in data.items()}
+            seen_columns.update(dict.fromkeys(data))
+            report.format = report.format or detect(data)
+            if report.format is None:
+                problems.append((None, f"cannot tell the format from the keys {sorted(data)}"))
             else:
-                if columns:
-                    data = {columns.get(k, k): v for k, v in data.items()}
-                seen_columns.update(dict.fromkeys(data))
-                report.format = report.format or detect(data)
-                if report.format is None:
-                    problems.append((None, f"cannot tell the format from the keys {sorted(data)}"))
-                else:
-                    problems += [(p.field, p.message) for p in validate(data, report.format)]
-            if problems:
-                report.error_count += len(problems)
-                for fld, message in problems:
-                    if len(report.errors) < SHOWN_ERRORS:
-                        report.errors.append({**row.where, "field": fld, "message": message})
-                continue
-            report.valid_rows += 1
-            lengths.append(math.ceil(len(row_text(normalize(data, report.format))) / CHARS_PER_TOKEN))
+                problems += [(p.field, p.message) for p in validate(data, report.format)]
+        if problems:
+            report.error_count += len(problems)
+            for fld, message in problems:
+                if len(report.errors) < SHOWN_ERRORS:
+                    report.errors.append({**row.where, "field": fld, "message": message})
+            continue
+        report.valid_rows += 1
+        canonical = normalize(data, report.format)
+        if keep is not None:
+            keep.append(canonical)
+        lengths.append(math.ceil(len(row_text(canonical)) / CHARS_PER_TOKEN))
     report.columns = list(seen_columns)
     if lengths:
         lengths.sort()
@@ -177,3 +187,17 @@ def check(
         if seq_len:
             report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
     return report
+
+
+def check(path_text: str, **options: Any) -> Report:
+    """`ftwiz data check` on a local file, folder or glob."""
+    return scan(local_rows(path_text), **options)
+
+
+def describe(error: Mapping[str, Any]) -> str:
+    """`file:line 7: messages[1].role: two user turns in a row` — one problem on one line."""
+    where = ":".join(
+        str(x) for x in (error.get("file"), f"line {error['line']}" if "line" in error else f"row {error['row']}") if x
+    )
+    fld = f" {error['field']}:" if error.get("field") else ""
+    return f"{where}:{fld} {error['message']}"

@@ -1,8 +1,8 @@
-"""Load the training data through `datasets` and split off the held-out rows.
+"""Load the training data, checked and normalised, as a `datasets.Dataset`, and split off the held-out rows.
 
-Local files (.jsonl/.json/.csv/.tsv/.parquet/.txt), local folders, and hub datasets by id. Format detection
-here covers what TRL's SFTTrainer consumes directly (conversational `messages`, `prompt`/`completion`, plain
-`text`); row-by-row validation with file:line errors is the data checker's job.
+Local files, folders and globs are read by the data checker itself (so problems carry their file:line); hub
+datasets come through `datasets.load_dataset`. Every format is normalised to what TRL's SFTTrainer consumes:
+conversations (`messages`), `prompt`/`completion`, or `text`.
 """
 
 from __future__ import annotations
@@ -12,74 +12,66 @@ from typing import TYPE_CHECKING
 
 from ftwiz import bundled
 from ftwiz.config.schema import DataConfig
+from ftwiz.data.check import Report, Row, describe, local_rows, scan
 from ftwiz.errors import BadInput
 
 if TYPE_CHECKING:  # datasets costs ~1 s to import; only the worker needs it
     from datasets import Dataset
 
-FILE_BUILDERS = {
-    ".jsonl": "json",
-    ".json": "json",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".parquet": "parquet",
-    ".txt": "text",
-}
 CANONICAL = {"messages": ("messages",), "prompt_completion": ("prompt", "completion"), "text": ("text",)}
 
 
-def detect_format(columns: list[str]) -> str:
-    """The canonical format whose columns are present."""
-    for fmt, needed in CANONICAL.items():
-        if all(c in columns for c in needed):
-            return fmt
-    raise BadInput(
-        f"data: cannot tell the format from the columns {columns}",
-        hint="Expected `messages`, `prompt`+`completion`, or `text`; rename columns with "
-        "data.columns (e.g. {conversation: messages}) or set data.format.",
-    )
+def load_rows(config: DataConfig) -> tuple[Dataset, str, list[str]]:
+    """The checked, normalised training rows, their canonical format, and what was decided on the way.
 
-
-def load_rows(config: DataConfig) -> tuple[Dataset, str]:
-    """The dataset with canonical column names, and its format."""
+    The same checks as `ftwiz data check` run first: with `data.on_error: stop` (the default) any problem stops
+    the run before a model is loaded (exit 2, problems listed by line); with `skip` the bad rows are dropped and
+    counted, never silently.
+    """
     import datasets
 
     ref = bundled.resolve(config.path, key="data.path")
     path = Path(ref).expanduser()
-    try:
-        if path.is_file():
-            builder = FILE_BUILDERS.get(path.suffix.lower())
-            if builder is None:
-                raise BadInput(
-                    f"data.path: {path}: unsupported file type '{path.suffix}'",
-                    hint=f"Use one of {', '.join(sorted(FILE_BUILDERS))}.",
-                )
-            extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            ds = datasets.load_dataset(builder, data_files=str(path), split="train", **extra)
-        elif path.is_dir():
-            ds = datasets.load_dataset(str(path), split=config.split)
-        elif path.suffix or ref.startswith((".", "/", "~")):
-            raise BadInput(f"data.path: {ref}: no such file or folder")
-        else:
-            ds = datasets.load_dataset(ref, split=config.split)  # a hub dataset id
-    except BadInput:
-        raise
-    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
-        raise BadInput(f"data.path: cannot load {ref}: {exc}") from exc
-    if config.columns:
-        missing = [c for c in config.columns if c not in ds.column_names]
-        if missing:
-            raise BadInput(f"data.columns: {', '.join(missing)} not in the dataset's columns {ds.column_names}")
-        ds = ds.rename_columns(dict(config.columns))
-    fmt = detect_format(ds.column_names) if config.format == "auto" else config.format
-    keep = CANONICAL[fmt]
-    missing = [c for c in keep if c not in ds.column_names]
-    if missing:
-        raise BadInput(f"data.format: '{fmt}' needs the column(s) {', '.join(missing)}; found {ds.column_names}")
-    ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
-    if len(ds) == 0:
-        raise BadInput(f"data.path: {ref} has no rows")
-    return ds, fmt
+    local = path.exists() or any(c in ref for c in "*?[") or ref.startswith((".", "/", "~")) or bool(path.suffix)
+    if local:
+        rows = local_rows(ref)
+    else:  # a hub dataset id: datasets downloads and caches it
+        try:
+            hub = datasets.load_dataset(ref, split=config.split)
+        except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
+            raise BadInput(f"data.path: cannot load {ref}: {exc}") from exc
+        rows = (Row({"row": i}, dict(item)) for i, item in enumerate(hub, 1))
+    keep: list[dict] = []
+    report = scan(rows, fmt=None if config.format == "auto" else config.format, columns=config.columns, keep=keep)
+    decisions = judge(report, config)
+    if report.format == "preference":
+        raise BadInput(
+            "data: preference pairs (prompt/chosen/rejected) train with method dpo, which is planned",
+            hint="For SFT give conversations, instruction/output or prompt/completion rows.",
+        )
+    if not keep:
+        raise BadInput(f"data.path: {config.path} has no usable rows")
+    canonical = next(fmt for fmt, cols in CANONICAL.items() if all(c in keep[0] for c in cols))
+    return datasets.Dataset.from_list(keep), canonical, decisions
+
+
+def judge(report: Report, config: DataConfig) -> list[str]:
+    """Apply `data.on_error` to a check's report: raise (stop) or say what was dropped (skip)."""
+    if not report.error_count:
+        return []
+    listed = "\n".join(f"  {describe(e)}" for e in report.errors)
+    hidden = report.error_count - len(report.errors)
+    more = f"\n  ... {hidden} more" if hidden else ""
+    if config.on_error == "stop":
+        raise BadInput(
+            f"data.path: {report.error_count} problem(s) in {config.path} "
+            f"({report.rows - report.valid_rows} of {report.rows} rows):\n{listed}{more}",
+            hint="Fix the rows (`ftwiz data check` lists them), or set data.on_error: skip to train without them.",
+        )
+    return [
+        f"data.on_error skip: dropped {report.rows - report.valid_rows} of {report.rows} rows "
+        f"({report.error_count} problems, first: {describe(report.errors[0])})"
+    ]
 
 
 def split_rows(ds: Dataset, val_size: float, seed: int) -> tuple[Dataset, Dataset | None]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from ftwiz import bundled
 from ftwiz.config.presets import to_yaml
 from ftwiz.config.schema import RunConfig
-from ftwiz.data.load import FILE_BUILDERS
+from ftwiz.data.check import SUFFIXES
 from ftwiz.errors import BadInput
 from ftwiz.redact import redact
 from ftwiz.runs.store import RunDir, create_run, utc_now, write_json_atomic, write_text_atomic
@@ -33,14 +33,21 @@ def default_run_name(config: RunConfig, preset: str | None) -> str:
 
 def preflight(config: RunConfig) -> None:
     """Catch what would fail in the worker now, with exit 2, rather than in its log: a missing local path, an
-    unknown or gated hub model, a config that needs trust_remote_code."""
+    unknown or gated hub model, a config that needs trust_remote_code, bad data rows (unless on_error: skip)."""
     from ftwiz.models.resolve import resolve_model
 
     resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
     ref = config.data.path
     path = Path(bundled.resolve(ref, key="data.path")).expanduser()
-    looks_local = ref.startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS
-    if looks_local and not path.exists():
+    looks_local = ref.startswith((".", "/", "~")) or path.suffix.lower() in SUFFIXES
+    if path.exists():
+        # The worker checks again (and on_error: skip is applied there); stopping here leaves no run folder.
+        from ftwiz.data.check import check
+        from ftwiz.data.load import judge
+
+        fmt = None if config.data.format == "auto" else config.data.format
+        judge(check(str(path), fmt=fmt, columns=config.data.columns), config.data)
+    elif looks_local:
         raise BadInput(
             f"data.path: {ref}: no such file or folder", hint="Check the path (relative to this shell's folder)."
         )

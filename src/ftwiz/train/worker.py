@@ -59,7 +59,8 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     log.info("loading tokenizer and model %s", config.model.id)
     tokenizer = build.load_tokenizer(config, decisions)
     model = build.load_model(config)
-    rows, fmt = load_rows(config.data)
+    rows, fmt, data_decisions = load_rows(config.data)
+    decisions += data_decisions
     train_ds, eval_ds = split_rows(rows, config.data.val_size, config.train.seed)
     log.info("data: %d training rows, %d held out (%s)", len(train_ds), len(eval_ds or []), fmt)
 
