@@ -56,13 +56,14 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
 
     decisions: list[str] = []
     write_text_atomic(run.environment, environment_report())
-    log.info("loading tokenizer and model %s", config.model.id)
-    tokenizer = build.load_tokenizer(config, decisions)
-    model = build.load_model(config)
+    # Data first: a bad row should stop the run before minutes of model loading.
     rows, fmt, data_decisions = load_rows(config.data)
     decisions += data_decisions
     train_ds, eval_ds = split_rows(rows, config.data.val_size, config.train.seed)
     log.info("data: %d training rows, %d held out (%s)", len(train_ds), len(eval_ds or []), fmt)
+    log.info("loading tokenizer and model %s", config.model.id)
+    tokenizer = build.load_tokenizer(config, decisions)
+    model = build.load_model(config)
 
     metrics = MetricsWriter(run)
     callback = RunFolderCallback(run, status, metrics, config.train.deadline_seconds)
