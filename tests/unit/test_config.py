@@ -201,3 +201,9 @@ def test_yaml_round_trip_is_lossless():
     cfg = load_config("phi2-qlora").config
     data = __import__("yaml").safe_load(to_yaml(cfg))
     assert RunConfig.model_validate(data) == cfg
+
+
+def test_named_chat_templates():
+    assert validate(with_("data", chat_template="llama-3")).data.chat_template == "llama-3"
+    (line,) = problems(with_("data", chat_template="llama3"))
+    assert line.endswith("did you mean 'llama-3'?")

@@ -111,6 +111,8 @@ class DataConfig(Section):
     """Tokens per training sequence; longer rows are truncated (and counted)."""
     packing: bool = False
     on_error: Literal["stop", "skip"] = "stop"
+    chat_template: Literal["chatml", "llama-3", "mistral-instruct", "alpaca", "phi"] | None = None
+    """A named template instead of the tokenizer's own (used anyway, as ChatML, when it has none)."""
     train_on: Literal["assistant", "all"] = "assistant"
     """`assistant`: loss only on the model's answers (the prompt is masked). `all`: every token."""
 

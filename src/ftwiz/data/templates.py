@@ -1,27 +1,86 @@
-"""Chat templates: make sure the tokenizer can render conversations with the loss on the answers only.
+"""Chat templates: how a conversation becomes text, and which of its tokens carry the loss.
 
-TRL's assistant-only loss needs `{% generation %}` markers around each assistant turn (EOS inside them, so
-the model learns to stop). A tokenizer with no chat template at all gets ChatML-style text markers.
+The tokenizer's own template is used when it has one. Base models often have none: then a named fallback —
+`chatml`, `llama-3`, `mistral-instruct`, `alpaca`, `phi` — set with `data.chat_template`, ChatML by default.
+All of ftwiz's templates wrap each assistant turn in `{% generation %}` markers with the end-of-turn / EOS token
+inside them, so TRL's assistant-only loss trains the answers and the stop, never the prompts.
+Whitespace is written as string literals: transformers renders templates with trim_blocks/lstrip_blocks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# Whitespace is emitted as literals: transformers renders templates with trim_blocks/lstrip_blocks.
+_ASSISTANT_END = "{% generation %}{{ message['content'] + END }}{% endgeneration %}"
+# Where a format puts a space before the answer, the space opens the answer (BPE merges it into the first word),
+# so the generation prompt ends before it and the model learns to produce it.
+_SPACED_ASSISTANT_END = "{% generation %}{{ ' ' + message['content'] + END }}{% endgeneration %}"
+
 CHATML = (
+    "{% set END = '<|im_end|>' if eos_token == '<|im_end|>' else '<|im_end|>' + eos_token %}"
     "{% for message in messages %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' }}"
-    "{% if message['role'] == 'assistant' %}"
-    "{% generation %}{{ message['content'] + eos_token }}{% endgeneration %}{{ '\\n' }}"
+    "{% if message['role'] == 'assistant' %}" + _ASSISTANT_END + "{{ '\\n' }}"
     "{% else %}{{ message['content'] + '<|im_end|>' + '\\n' }}{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
+LLAMA_3 = (
+    "{% set END = '<|eot_id|>' %}"
+    "{{ bos_token or '' }}"
+    "{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{% if message['role'] == 'assistant' %}" + _ASSISTANT_END + ""
+    "{% else %}{{ message['content'] + '<|eot_id|>' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+)
 
-def ensure_chat_template(tokenizer: Any) -> str | None:
-    """Give a template-less tokenizer the ChatML fallback; returns the name used, or None if it had one."""
+MISTRAL_INSTRUCT = (
+    "{% set END = eos_token %}"
+    "{{ bos_token or '' }}"
+    "{% set system = messages[0]['content'] + '\\n\\n' if messages[0]['role'] == 'system' else '' %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}"
+    "{{ '[INST] ' + (system if loop.index0 <= 1 else '') + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}" + _SPACED_ASSISTANT_END + ""
+    "{% endif %}"
+    "{% endfor %}"
+)
+
+ALPACA = (
+    "{% set END = eos_token %}"
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}"
+    "{% else %}{{ 'Below is an instruction that describes a task. Write a response that appropriately completes "
+    "the request.\\n\\n' }}{% endif %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '### Response:\\n' }}" + _ASSISTANT_END + "{{ '\\n\\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}"
+)
+
+PHI = (
+    "{% set END = eos_token %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\\n' }}"
+    "{% elif message['role'] == 'user' %}{{ 'Instruct: ' + message['content'] + '\\n' }}"
+    "{% else %}{{ 'Output:' }}" + _SPACED_ASSISTANT_END + "{{ '\\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Output:' }}{% endif %}"
+)
+
+TEMPLATES = {"chatml": CHATML, "llama-3": LLAMA_3, "mistral-instruct": MISTRAL_INSTRUCT, "alpaca": ALPACA, "phi": PHI}
+
+
+def ensure_chat_template(tokenizer: Any, name: str | None = None) -> str | None:
+    """Set the named template (an explicit choice wins), or ChatML when the tokenizer has none.
+    Returns the name set, or None when the tokenizer's own template stays."""
+    if name is not None:
+        tokenizer.chat_template = TEMPLATES[name]
+        return name
     if getattr(tokenizer, "chat_template", None):
         return None
     tokenizer.chat_template = CHATML

@@ -40,8 +40,9 @@ def model_path(config: RunConfig) -> str:
 
 def load_tokenizer(config: RunConfig, decisions: list[str]) -> PreTrainedTokenizerBase:
     tokenizer = AutoTokenizer.from_pretrained(model_path(config), trust_remote_code=config.model.trust_remote_code)
-    if (template := ensure_chat_template(tokenizer)) is not None:
-        decisions.append(f"the tokenizer has no chat template: using the {template} fallback")
+    if (template := ensure_chat_template(tokenizer, config.data.chat_template)) is not None:
+        why = "as data.chat_template asks" if config.data.chat_template else "the tokenizer has none"
+        decisions.append(f"chat template: {template} ({why})")
     if (pad := ensure_pad_token(tokenizer)) is not None:
         decisions.append(f"the tokenizer has no pad token: padding with {pad!r}")
     tokenizer.padding_side = "right"  # training; generation switches to left
