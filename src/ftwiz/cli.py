@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"],
         help="skip detection",
     )
+    data_check.add_argument("--tokenizer", metavar="M", help="the model whose tokenizer and template measure tokens")
     data_check.add_argument("--seq-len", type=_positive_int, metavar="S", help="count rows longer than S tokens")
     data_check.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
@@ -204,7 +205,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_data_check(args: argparse.Namespace) -> int:
     from ftwiz.data.check import check
 
-    report = check(args.path, fmt=args.format, seq_len=args.seq_len)
+    rows: list[dict] = []
+    report = check(args.path, fmt=args.format, seq_len=args.seq_len, keep=rows)
+    if args.tokenizer:
+        from ftwiz.data.check import measure_with_tokenizer
+
+        measure_with_tokenizer(report, rows, args.tokenizer, seq_len=args.seq_len)
     if args.json:
         print(json.dumps(report.to_dict()))
     else:

@@ -220,5 +220,9 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
         console.print(
             f"recommended max_length: {report.recommended_max_length:,} (covers p99, a multiple of 64)", highlight=False
         )
+    if report.loss_token_share is not None:
+        console.print(f"tokens that carry loss: {report.loss_token_share:.1%}", highlight=False)
+        if report.loss_token_share == 0:
+            console.print("[red]no token carries loss: the chat template has no {% generation %} markers[/]")
     if report.rows_over_seq_len is not None:
         console.print(f"rows longer than --seq-len: {report.rows_over_seq_len:,} (they would be truncated)")

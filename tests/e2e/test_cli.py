@@ -190,3 +190,24 @@ def test_bad_data_stops_before_a_run_folder_exists(tmp_path: Path):
     assert result.returncode == 2
     assert "line 2: instruction: missing or empty" in result.stderr and "data.on_error: skip" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_data_check_with_the_models_tokenizer():
+    import json
+
+    result = run_cli(
+        "data",
+        "check",
+        "ftwiz:tiny-demo/data/train.jsonl",
+        "--tokenizer",
+        "ftwiz:tiny-demo/model",
+        "--seq-len",
+        "64",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["token_stats"]["approximate"] is False
+    assert report["token_stats"]["max"] <= 128 and report["recommended_max_length"] == 128
+    assert 0.1 < report["loss_token_share"] < 0.5  # the answers, not the prompts
+    assert report["rows_over_seq_len"] > 0

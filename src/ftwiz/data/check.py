@@ -201,3 +201,56 @@ def describe(error: Mapping[str, Any]) -> str:
     )
     fld = f" {error['field']}:" if error.get("field") else ""
     return f"{where}:{fld} {error['message']}"
+
+
+def measure_with_tokenizer(
+    report: Report,
+    rows: list[dict[str, Any]],
+    tokenizer_ref: str,
+    *,
+    chat_template: str | None = None,
+    seq_len: int | None = None,
+) -> Report:
+    """Exact token statistics and the share of tokens that carry loss (assistant answers / completions), with the
+    model's tokenizer and chat template. Imports transformers: only for `--tokenizer`."""
+    from transformers import AutoTokenizer
+
+    from ftwiz.data.templates import ensure_chat_template
+    from ftwiz.models.resolve import resolve_model
+
+    resolved = resolve_model(tokenizer_ref)
+    tokenizer = AutoTokenizer.from_pretrained(str(resolved.path) if resolved.path else tokenizer_ref)
+    ensure_chat_template(tokenizer, chat_template)
+    lengths, trained = [], 0
+    for row in rows:
+        if "messages" in row:
+            enc = tokenizer.apply_chat_template(row["messages"], return_dict=True, return_assistant_tokens_mask=True)
+            n, loss = len(enc["input_ids"]), sum(enc["assistant_masks"])
+        elif "completion" in row:
+            prompt = len(tokenizer(row["prompt"], add_special_tokens=True)["input_ids"])
+            loss = len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) + 1  # + EOS
+            n = prompt + loss
+        else:
+            n = loss = len(tokenizer(row.get("text") or row_text(row))["input_ids"]) + 1
+        lengths.append(n)
+        trained += loss
+    if not lengths:
+        return report
+    lengths.sort()
+    total = sum(lengths)
+    report.token_stats = {
+        "p50": _percentile(lengths, 0.50),
+        "p95": _percentile(lengths, 0.95),
+        "p99": _percentile(lengths, 0.99),
+        "max": lengths[-1],
+        "total": total,
+        "approximate": False,
+    }
+    limit = getattr(tokenizer, "model_max_length", None)
+    limit = limit if isinstance(limit, int) and limit < 10**7 else None
+    recommended = 64 * math.ceil(report.token_stats["p99"] / 64)
+    report.recommended_max_length = min(recommended, limit) if limit else recommended
+    report.loss_token_share = trained / total
+    if seq_len:
+        report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
+    return report
