@@ -87,3 +87,12 @@ def test_plan_json_predicts_the_trainable_parameters_peft_created(demo_run):
     status = json.loads((run_dir / "status.json").read_text())
     assert plan["trainable_params"] == status["trainable_params"]
     assert plan["peak_bytes"] == sum(plan["breakdown"].values())
+
+
+def test_the_loss_falls_on_the_answers_only(demo_run):
+    _, run_dir = demo_run
+    status = json.loads((run_dir / "status.json").read_text())
+    assert 0.1 < status["loss_token_share"] < 0.5
+    log = (run_dir / "train.log").read_text()
+    sample = log.split("«trained»: ", 1)[1]
+    assert "«name: " in sample and "<|im_end|>»" in sample  # the answer and its stop token, not the prompt

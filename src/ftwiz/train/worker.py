@@ -20,7 +20,7 @@ from typing import Any
 
 from ftwiz.config.presets import load_config_file
 from ftwiz.config.schema import RunConfig
-from ftwiz.errors import ExitCode, FtwizError
+from ftwiz.errors import BadInput, ExitCode, FtwizError
 from ftwiz.runs.store import (
     MetricsWriter,
     RunDir,
@@ -68,6 +68,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     metrics = MetricsWriter(run)
     callback = RunFolderCallback(run, status, metrics, config.train.deadline_seconds)
     trainer = build.make_trainer(config, model, tokenizer, train_ds, eval_ds, run, [callback])
+    _loss_report(trainer, tokenizer, len(train_ds), decisions, status)
     trainable, total = _param_counts(trainer.model)
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
@@ -104,6 +105,42 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
         decisions.append(f"stopped early at step {trainer.state.global_step}: {callback.stop_reason}")
         return Outcome("stopped", final, trainer, decisions)
     return Outcome("completed", final, trainer, decisions)
+
+
+def _loss_report(trainer: Any, tokenizer: Any, rows_in: int, decisions: list[str], status: StatusWriter) -> None:
+    """Which tokens carry loss, said before training: the share, rows TRL dropped, one sample with «trained» spans.
+    Refuses to train when no token carries loss (a template or masking mistake, not a run)."""
+    dataset = trainer.train_dataset
+    if rows_in > len(dataset):
+        decisions.append(
+            f"{rows_in - len(dataset)} of {rows_in} training rows had no token to train on (e.g. "
+            "truncated before the answer) and were left out by TRL"
+        )
+    if "labels" not in dataset.column_names:
+        return
+    sample = dataset.select(range(min(len(dataset), 5000)))["labels"]
+    total = sum(len(labels) for labels in sample)
+    trained = sum(1 for labels in sample for label in labels if label != -100)
+    share = trained / total if total else 0.0
+    status.update(loss_token_share=round(share, 4))
+    if share == 0:
+        raise BadInput(
+            "no token carries loss: every label is masked",
+            hint="The chat template may lack {% generation %} markers: set data.chat_template (e.g. chatml), or "
+            "data.train_on: all.",
+        )
+    first = dataset[0]
+    parts, trained_span = [], False
+    for token, label in zip(first["input_ids"], first["labels"], strict=False):
+        if (label != -100) != trained_span:
+            parts.append("«" if not trained_span else "»")
+            trained_span = not trained_span
+        parts.append(tokenizer.decode([token]))
+    log.info(
+        "loss on %.1f%% of tokens; first training row, «trained»: %s",
+        100 * share,
+        "".join(parts) + ("»" if trained_span else ""),
+    )
 
 
 def _write_plan(run: RunDir, config: RunConfig, model: Any) -> None:
