@@ -1,6 +1,6 @@
 """Pretrain the tiny demo's base model: a ~1.7M-parameter Llama with its own byte-level BPE tokenizer.
 
-    python scripts/demo/pretrain_model.py [--steps N]    # about 5 minutes on 2 CPU cores
+    python scripts/demo/pretrain_model.py [--steps N] [--out DIR]    # about 5 minutes on 2 CPU cores
 
 Writes src/ftwiz/assets/tiny-demo/model/ (config, safetensors, tokenizer with a ChatML template that carries
 `{% generation %}` markers). Deterministic given the seed and torch version. The corpus is generated on
@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1100)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=OUT, help="where to save (default: the package's assets)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
@@ -178,12 +179,12 @@ def main() -> None:
         if step % 100 == 0 or step == args.steps - 1:
             print(f"step {step:5d}  loss {loss.item():.3f}  {time.time() - start:6.0f}s", flush=True)
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(OUT)
-    tokenizer.save_pretrained(OUT)
-    print(f"saved to {OUT} after {time.time() - start:.0f}s; final loss {loss.item():.3f}")
+    model.save_pretrained(args.out)
+    tokenizer.save_pretrained(args.out)
+    print(f"saved to {args.out} after {time.time() - start:.0f}s; final loss {loss.item():.3f}")
 
 
 if __name__ == "__main__":
