@@ -40,11 +40,11 @@ def test_status_is_completed_with_final_metrics(demo_run):
     _, run_dir = demo_run
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "completed"
-    assert status["step"] == status["max_steps"] == 400
+    assert status["step"] == status["max_steps"] == 200
     assert isinstance(status["pid"], int) and status["heartbeat"] > 0
     assert status["world_size"] == 1
     assert status["started_at"] and status["ended_at"]
-    assert status["final"]["steps"] == 400
+    assert status["final"]["steps"] == 200
 
 
 def test_metrics_have_train_lines_and_eval_before_and_after(demo_run):
@@ -56,7 +56,7 @@ def test_metrics_have_train_lines_and_eval_before_and_after(demo_run):
         {"step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second", "elapsed"} <= r.keys()
         for r in train
     )
-    assert [e["step"] for e in evals] == [0, 400]
+    assert [e["step"] for e in evals] == [0, 200]
     before, after = evals[0]["eval_loss"], evals[-1]["eval_loss"]
     assert after <= 0.8 * before, f"eval loss only went {before:.3f} -> {after:.3f}"
     assert train[-1]["loss"] < train[0]["loss"]
