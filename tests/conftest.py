@@ -47,6 +47,12 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_demo(*overrides: str, detach: bool = False, **kwargs) -> CliResult:
+    """`ftwiz --preset tiny-demo --headless [--detach] --set OVERRIDE...`, the shape most end-to-end tests run."""
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    return run_cli("--preset", "tiny-demo", "--headless", *(["--detach"] if detach else []), *sets, **kwargs)
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
@@ -55,15 +61,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliResult, Path]:
     """The README's demo, once: `ftwiz --preset tiny-demo --headless` into a temporary runs folder."""
     runs = tmp_path_factory.mktemp("runs")
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--set",
-        f"output.runs_dir={runs}",
-        timeout=600,
-        env={"HF_TOKEN": FAKE_TOKEN},
-    )
+    result = run_demo(f"output.runs_dir={runs}", timeout=600, env={"HF_TOKEN": FAKE_TOKEN})
     folders = sorted(p for p in runs.iterdir() if p.is_dir())
     assert folders, f"no run folder created\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     return result, folders[-1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import TINY_LLAMA_CONFIG, run_cli
+from conftest import TINY_LLAMA_CONFIG, run_cli, run_demo
 
 BROKEN = """\
 model:
@@ -48,7 +48,7 @@ def test_broken_config_exits_2_naming_every_bad_key(tmp_path: Path):
 
 
 def test_bad_override_exits_2():
-    result = run_cli("--preset", "tiny-demo", "--headless", "--set", "train.max_steps=lots")
+    result = run_demo("train.max_steps=lots")
     assert result.returncode == 2
     assert "--set train.max_steps=lots: train.max_steps: expected an integer >= -1, got 'lots'" in result.stderr
 
@@ -62,15 +62,7 @@ def test_unknown_preset_suggests_the_closest():
 def test_missing_files_exit_2(tmp_path: Path):
     result = run_cli("train", str(tmp_path / "nope.yaml"), "--headless")
     assert result.returncode == 2 and "no such file" in result.stderr
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--set",
-        "data.path=./missing.jsonl",
-        "--set",
-        f"output.runs_dir={tmp_path}",
-    )
+    result = run_demo("data.path=./missing.jsonl", f"output.runs_dir={tmp_path}")
     assert result.returncode == 2
     assert "data.path: ./missing.jsonl: no such file or folder" in result.stderr
 
@@ -145,15 +137,7 @@ def test_train_refuses_remote_code_before_launching(tmp_path: Path):
             {**LLAMA_CONFIG, "model_type": "acme_arch", "auto_map": {"AutoConfig": "configuration_acme.AcmeConfig"}}
         )
     )
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--set",
-        f"model.id={model}",
-        "--set",
-        f"output.runs_dir={tmp_path / 'runs'}",
-    )
+    result = run_demo(f"model.id={model}", f"output.runs_dir={tmp_path / 'runs'}")
     assert result.returncode == 2
     assert "needs trust_remote_code" in result.stderr
     assert not (tmp_path / "runs").exists()
@@ -178,15 +162,7 @@ def test_data_check_exit_codes_and_json(tmp_path: Path):
 def test_bad_data_stops_before_a_run_folder_exists(tmp_path: Path):
     data = tmp_path / "alpaca.jsonl"
     data.write_text('{"instruction": "Say hi", "input": "", "output": "hi"}\n{"instruction": "", "output": "x"}\n')
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--set",
-        f"data.path={data}",
-        "--set",
-        f"output.runs_dir={tmp_path / 'runs'}",
-    )
+    result = run_demo(f"data.path={data}", f"output.runs_dir={tmp_path / 'runs'}")
     assert result.returncode == 2
     assert "line 2: instruction: missing or empty" in result.stderr and "data.on_error: skip" in result.stderr
     assert not (tmp_path / "runs").exists()

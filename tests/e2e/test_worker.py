@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import run_demo
 from ftwiz.config.presets import load_config
 from ftwiz.runs.store import RunDir, StatusWriter, read_status
 from ftwiz.train.launch import prepare_run
@@ -90,18 +90,7 @@ def test_ctrl_c_stops_gracefully_with_exit_3(tmp_path: Path):
 
 def test_detach_returns_at_once_and_the_run_goes_on(tmp_path: Path):
     start = time.monotonic()
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--detach",
-        "--set",
-        f"output.runs_dir={tmp_path}",
-        "--set",
-        "train.max_steps=30",
-        "--set",
-        "data.val_size=8",
-    )
+    result = run_demo(f"output.runs_dir={tmp_path}", "train.max_steps=30", "data.val_size=8", detach=True)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - start < 15
     run = RunDir(Path(result.stdout.strip()))
@@ -124,19 +113,7 @@ def test_worker_with_a_broken_run_folder_fails_cleanly(tmp_path: Path):
 
 def test_qlora_trains_on_a_4bit_base(tmp_path: Path):
     """The QLoRA path (bitsandbytes NF4 base, prepare_model_for_kbit_training, LoRA) end to end on the CPU."""
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--set",
-        "adapter.type=qlora",
-        "--set",
-        f"output.runs_dir={tmp_path}",
-        "--set",
-        "train.max_steps=5",
-        "--set",
-        "data.val_size=8",
-    )
+    result = run_demo("adapter.type=qlora", f"output.runs_dir={tmp_path}", "train.max_steps=5", "data.val_size=8")
     assert result.returncode == 0, result.stdout + result.stderr
     run = RunDir(Path(result.stdout.strip().splitlines()[-1]))
     assert read_status(run)["state"] == "completed"
@@ -157,19 +134,11 @@ def test_sharegpt_and_alpaca_rows_train_and_bad_rows_are_skipped_and_counted(tmp
             ]
             fh.write(json.dumps({"conversations": turns}) + "\n")
         fh.write(json.dumps({"conversations": [{"from": "human", "value": "q"}]}) + "\n")  # line 21: no answer
-    result = run_cli(
-        "--preset",
-        "tiny-demo",
-        "--headless",
-        "--set",
+    result = run_demo(
         f"data.path={data}",
-        "--set",
         "data.on_error=skip",
-        "--set",
         f"output.runs_dir={tmp_path / 'runs'}",
-        "--set",
         "train.max_steps=3",
-        "--set",
         "data.val_size=4",
     )
     assert result.returncode == 0, result.stdout + result.stderr
