@@ -111,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="check a dataset before training on it")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_check = data_commands.add_parser("check", help="format, every row's problems (file:line), lengths")
-    data_check.add_argument("path", metavar="PATH", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file, folder or glob")
+    data_check.add_argument(
+        "path", metavar="PATH", help="a .jsonl/.json/.csv/.tsv/.parquet/.txt file, folder or glob, or a hub dataset"
+    )
+    data_check.add_argument("--subset", metavar="NAME", help="a hub dataset's subset (config name)")
+    data_check.add_argument("--split", default="train", metavar="NAME", help="which split to check (default train)")
     data_check.add_argument(
         "--format",
         choices=["messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"],
@@ -203,10 +207,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from ftwiz.data.check import check
+    from ftwiz.data.check import scan
+    from ftwiz.data.source import rows_from
 
     rows: list[dict] = []
-    report = check(args.path, fmt=args.format, seq_len=args.seq_len, keep=rows)
+    source = rows_from(args.path, subset=args.subset, split=args.split)
+    report = scan(source, fmt=args.format, seq_len=args.seq_len, keep=rows)
     if args.tokenizer:
         from ftwiz.data.check import measure_with_tokenizer
 

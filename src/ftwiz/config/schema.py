@@ -99,11 +99,14 @@ class ModelConfig(Section):
 
 class DataConfig(Section):
     path: str = Field(min_length=1)
-    """A local file (.jsonl, .json, .csv, .parquet), a folder, or a bundled dataset (`ftwiz:...`)."""
+    """A local file (.jsonl, .json, .csv, .tsv, .parquet, .txt, .md), a folder or glob, a hub dataset id, or a
+    bundled dataset (`ftwiz:...`)."""
     format: Literal["auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"] = "auto"
     """`auto` detects it from the keys; see `ftwiz data check`."""
     columns: dict[str, str] = Field(default_factory=dict)
     """Rename columns to the canonical names, e.g. {conversation: messages}."""
+    subset: str | None = None
+    """A hub dataset's subset (its config name, `datasets.load_dataset(path, name=subset)`)."""
     split: str = "train"
     val_size: Annotated[float, Field(ge=0)] = 0.05
     """Held-out share for eval: a fraction < 1, or a number of rows >= 1 (0 = no eval)."""

@@ -215,6 +215,7 @@ def measure_with_tokenizer(
     model's tokenizer and chat template. Imports transformers: only for `--tokenizer`."""
     from transformers import AutoTokenizer
 
+    from ftwiz.data.masking import conversation_mask
     from ftwiz.data.templates import ensure_chat_template
     from ftwiz.models.resolve import resolve_model
 
@@ -224,7 +225,7 @@ def measure_with_tokenizer(
     lengths, trained = [], 0
     for row in rows:
         if "messages" in row:
-            enc = tokenizer.apply_chat_template(row["messages"], return_dict=True, return_assistant_tokens_mask=True)
+            enc = conversation_mask(tokenizer, row["messages"])
             n, loss = len(enc["input_ids"]), sum(enc["assistant_masks"])
         elif "completion" in row:
             prompt = len(tokenizer(row["prompt"], add_special_tokens=True)["input_ids"])

@@ -1,18 +1,17 @@
 """Load the training data, checked and normalised, as a `datasets.Dataset`, and split off the held-out rows.
 
-Local files, folders and globs are read by the data checker itself (so problems carry their file:line); hub
-datasets come through `datasets.load_dataset`. Every format is normalised to what TRL's SFTTrainer consumes:
+Rows come from `ftwiz.data.source` (local files with file:line, or `datasets` for hub datasets).
+Every format is normalised to what TRL's SFTTrainer consumes:
 conversations (`messages`), `prompt`/`completion`, or `text`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ftwiz import bundled
 from ftwiz.config.schema import DataConfig
-from ftwiz.data.check import Report, Row, describe, local_rows, scan
+from ftwiz.data.check import Report, describe, scan
+from ftwiz.data.source import rows_from
 from ftwiz.errors import BadInput
 
 if TYPE_CHECKING:  # datasets costs ~1 s to import; only the worker needs it
@@ -30,17 +29,7 @@ def load_rows(config: DataConfig) -> tuple[Dataset, str, list[str]]:
     """
     import datasets
 
-    ref = bundled.resolve(config.path, key="data.path")
-    path = Path(ref).expanduser()
-    local = path.exists() or any(c in ref for c in "*?[") or ref.startswith((".", "/", "~")) or bool(path.suffix)
-    if local:
-        rows = local_rows(ref)
-    else:  # a hub dataset id: datasets downloads and caches it
-        try:
-            hub = datasets.load_dataset(ref, split=config.split)
-        except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
-            raise BadInput(f"data.path: cannot load {ref}: {exc}") from exc
-        rows = (Row({"row": i}, dict(item)) for i, item in enumerate(hub, 1))
+    rows = rows_from(config.path, subset=config.subset, split=config.split)
     keep: list[dict] = []
     report = scan(rows, fmt=None if config.format == "auto" else config.format, columns=config.columns, keep=keep)
     decisions = judge(report, config)

@@ -112,7 +112,7 @@ def peft_config(config: RunConfig, model: Any) -> Any:
     )
 
 
-def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, conversational: bool) -> Any:
+def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, trl_masks: bool) -> Any:
     from trl import SFTConfig
 
     train = config.train
@@ -151,7 +151,7 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, conversational
         max_length=config.data.max_length,
         packing=config.data.packing,
         # Loss on the answers only: assistant turns of chats, completions of prompt/completion rows.
-        assistant_only_loss=answers_only and conversational,
+        assistant_only_loss=answers_only and trl_masks,
         completion_only_loss=None if answers_only else False,  # None: TRL's default, on for prompt/completion
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,  # the run folder is the progress display; tqdm would fill train.log
@@ -170,8 +170,17 @@ def make_trainer(
 ) -> Any:
     from trl import SFTTrainer
 
+    from ftwiz.data.masking import pretokenize, trl_can_mask
+
     conversational = "messages" in train_ds.column_names
-    args = sft_config(config, run, has_eval=eval_ds is not None, conversational=conversational)
+    answers_only = config.method == "sft" and config.data.train_on == "assistant"
+    trl_masks = conversational and answers_only and trl_can_mask(tokenizer)
+    if conversational and answers_only and not trl_masks:
+        # TRL rejects templates without {% generation %} markers that it cannot patch: mask them ourselves.
+        log.info("the chat template has no {%% generation %%} markers: ftwiz masks the prompts itself")
+        train_ds = pretokenize(train_ds, tokenizer)
+        eval_ds = pretokenize(eval_ds, tokenizer) if eval_ds is not None else None
+    args = sft_config(config, run, has_eval=eval_ds is not None, trl_masks=trl_masks)
     return SFTTrainer(
         model=model,
         args=args,

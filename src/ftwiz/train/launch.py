@@ -42,11 +42,13 @@ def preflight(config: RunConfig) -> None:
     looks_local = ref.startswith((".", "/", "~")) or path.suffix.lower() in SUFFIXES
     if path.exists():
         # The worker checks again (and on_error: skip is applied there); stopping here leaves no run folder.
-        from ftwiz.data.check import check
+        from ftwiz.data.check import scan
         from ftwiz.data.load import judge
+        from ftwiz.data.source import rows_from
 
         fmt = None if config.data.format == "auto" else config.data.format
-        judge(check(str(path), fmt=fmt, columns=config.data.columns), config.data)
+        rows = rows_from(str(path), subset=config.data.subset, split=config.data.split)
+        judge(scan(rows, fmt=fmt, columns=config.data.columns), config.data)
     elif looks_local:
         raise BadInput(
             f"data.path: {ref}: no such file or folder", hint="Check the path (relative to this shell's folder)."

@@ -68,7 +68,8 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     metrics = MetricsWriter(run)
     callback = RunFolderCallback(run, status, metrics, config.train.deadline_seconds)
     trainer = build.make_trainer(config, model, tokenizer, train_ds, eval_ds, run, [callback])
-    _loss_report(trainer, tokenizer, len(train_ds), decisions, status)
+    prompts_masked = config.method == "sft" and config.data.train_on == "assistant" and fmt != "text"
+    _loss_report(trainer, tokenizer, len(train_ds), decisions, status, prompts_masked=prompts_masked)
     trainable, total = _param_counts(trainer.model)
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
@@ -107,22 +108,37 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     return Outcome("completed", final, trainer, decisions)
 
 
-def _loss_report(trainer: Any, tokenizer: Any, rows_in: int, decisions: list[str], status: StatusWriter) -> None:
+def _loss_report(
+    trainer: Any, tokenizer: Any, rows_in: int, decisions: list[str], status: StatusWriter, *, prompts_masked: bool
+) -> None:
     """Which tokens carry loss, said before training: the share, rows TRL dropped, one sample with «trained» spans.
-    Refuses to train when no token carries loss (a template or masking mistake, not a run)."""
+    Refuses to train when no token carries loss (a template or masking mistake, not a run), and when prompts would
+    carry loss although `data.train_on: assistant` says they must not (e.g. a packing path that drops labels)."""
     dataset = trainer.train_dataset
     if rows_in > len(dataset):
         decisions.append(
             f"{rows_in - len(dataset)} of {rows_in} training rows had no token to train on (e.g. "
             "truncated before the answer) and were left out by TRL"
         )
-    if "labels" not in dataset.column_names:
+    has_labels = "labels" in dataset.column_names
+    if prompts_masked and not has_labels:
+        raise BadInput(
+            "data.train_on is assistant, but the prepared data has no labels: every token, prompts included, "
+            f"would carry loss{' (packing dropped the masks)' if trainer.args.packing else ''}",
+            hint="Set data.packing: false, or data.train_on: all if training on prompts is what you want.",
+        )
+    if not has_labels:
         return
     sample = dataset.select(range(min(len(dataset), 5000)))["labels"]
     total = sum(len(labels) for labels in sample)
     trained = sum(1 for labels in sample for label in labels if label != -100)
     share = trained / total if total else 0.0
     status.update(loss_token_share=round(share, 4))
+    if prompts_masked and share == 1:
+        raise BadInput(
+            "data.train_on is assistant, but every token carries loss: the prompts are not masked",
+            hint="Set data.packing: false, or data.train_on: all if training on prompts is what you want.",
+        )
     if share == 0:
         raise BadInput(
             "no token carries loss: every label is masked",

@@ -1,0 +1,72 @@
+"""Where training rows come from: local files, folders and globs (read by ftwiz, so problems carry file:line),
+or `datasets` for hub datasets and folders laid out as one (subset + split).
+
+A local folder is read file by file unless it is a `datasets` folder: `save_to_disk` output (dataset_dict.json /
+dataset_info.json) or a hub-style repository whose README declares `configs:` (subsets), or unless
+`data.subset` is given. Hub ids go through `datasets.load_dataset`, which downloads and caches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ftwiz import bundled
+from ftwiz.data.check import Row, local_rows
+from ftwiz.errors import BadInput
+
+
+def is_local(ref: str) -> bool:
+    path = Path(ref).expanduser()
+    return path.exists() or any(c in ref for c in "*?[") or ref.startswith((".", "/", "~")) or bool(path.suffix)
+
+
+def _datasets_folder(path: Path) -> str | None:
+    """`disk` for save_to_disk output, `repo` for a hub-style folder with declared configs, else None."""
+    if not path.is_dir():
+        return None
+    if (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+        return "disk"
+    readme = path / "README.md"
+    if readme.exists() and readme.read_text(encoding="utf-8", errors="replace").startswith("---"):
+        front = readme.read_text(encoding="utf-8", errors="replace").split("---", 2)[1]
+        if "\nconfigs:" in "\n" + front:
+            return "repo"
+    return None
+
+
+def rows_from(path_text: str, *, subset: str | None = None, split: str = "train") -> Iterator[Row]:
+    """Every row of the data with where it came from (`line`/`row`, and `file` when there are several files)."""
+    ref = bundled.resolve(path_text, key="data.path")
+    path = Path(ref).expanduser()
+    kind = _datasets_folder(path) if is_local(ref) else "hub"
+    if kind is None and subset is None:
+        yield from local_rows(ref)
+        return
+    dataset = _load_with_datasets(str(path) if kind != "hub" else ref, kind or "repo", subset, split)
+    for i, item in enumerate(dataset, 1):
+        yield Row({"row": i}, dict(item))
+
+
+def _load_with_datasets(ref: str, kind: str, subset: str | None, split: str) -> Any:
+    import datasets
+
+    datasets.disable_progress_bars()  # "Generating train split" bars would fill the terminal and train.log
+    where = f"{ref}" + (f" (subset {subset})" if subset else "") + f", split {split}"
+    try:
+        if kind == "disk":
+            loaded = datasets.load_from_disk(ref)
+            if isinstance(loaded, datasets.DatasetDict):
+                if split not in loaded:
+                    raise BadInput(f"data.split: {ref} has no split {split!r}; it has {', '.join(loaded)}")
+                loaded = loaded[split]
+            return loaded
+        return datasets.load_dataset(ref, name=subset, split=split)
+    except BadInput:
+        raise
+    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
+        raise BadInput(
+            f"data.path: cannot load {where}: {exc}",
+            hint="Check data.path, data.subset (a hub dataset's config name) and data.split.",
+        ) from exc
