@@ -113,6 +113,8 @@ class DataConfig(Section):
     max_length: PositiveInt = 1024
     """Tokens per training sequence; longer rows are truncated (and counted)."""
     packing: bool = False
+    """Pack rows into max_length sequences without padding (TRL's best-fit decreasing packing is padding-free:
+    position ids keep the rows apart, and the answers-only masks are kept)."""
     on_error: Literal["stop", "skip"] = "stop"
     chat_template: Literal["chatml", "llama-3", "mistral-instruct", "alpaca", "phi"] | None = None
     """A named template instead of the tokenizer's own (used anyway, as ChatML, when it has none)."""
