@@ -10,7 +10,7 @@ from ftwiz import bundled
 @pytest.mark.parametrize(("key", "padded"), [("packing", False), (None, True)])
 def test_packed_batches_carry_no_padding(tmp_path, key, padded):
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from ftwiz.config.schema import RunConfig
     from ftwiz.runs.store import RunDir
