@@ -141,6 +141,22 @@ def test_plan_json_follows_the_contract_without_importing_torch():
     assert {"gpu", "fits", "peak_bytes", "total_seconds", "cost"} <= set(which["options"][0])
 
 
+def test_plan_counts_the_datas_tokens_and_sizes_the_sequence_to_its_rows(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "q" * 400}, {"role": "assistant", "content": "a" * 400}]}] * 50
+    data = tmp_path / "chats.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = plan_cli("--model", LLAMA8B, "--gpu", "A100-80GB", "--data", str(data), "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["config"]["seq_len"] == 256  # 800 characters a row ~ 200 tokens, rounded up to 64s
+    assert "10,050 tokens in 50 rows" in " ".join(plan["reasons"])  # the rendered text, not the JSON around it
+    assert "HEAVY []" in proc.stderr
+    fixed = json.loads(
+        plan_cli("--model", LLAMA8B, "--gpu", "A100-80GB", "--data", str(data), "--seq-len", "1024", "--json").stdout
+    )
+    assert fixed["config"]["seq_len"] == 1024
+
+
 def test_plan_errors_exit_2():
     from ftwiz.hardware.probe import probe_hardware
 

@@ -7,9 +7,11 @@ inspected once in a subprocess and cached.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ftwiz.data.check import CHARS_PER_TOKEN
 from ftwiz.errors import BadInput
 from ftwiz.hardware.gpus import GpuChoice, GpuType, match_catalog, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
@@ -17,15 +19,24 @@ from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.recommend import Knobs, Plan, recommend, which_gpu
 
-CHARS_PER_TOKEN = 4.0  # English text with a BPE tokenizer; `ftwiz data check --tokenizer` gives exact counts
+
+@dataclass(frozen=True)
+class DataSize:
+    tokens: int
+    p99: int  # tokens per row, 99th percentile
+    rows: int
 
 
-def approx_tokens(path: Path) -> int:
-    """Tokens in a data file or folder, from its size (no tokenizer): about 4 characters per token."""
-    if not path.exists():
-        raise BadInput(f"--data {path}: no such file or folder")
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return int(sum(p.stat().st_size for p in files) / CHARS_PER_TOKEN)
+def data_size(path_text: str) -> DataSize:
+    """Tokens in the data the run will train on, from the data checker's scan (the rendered text of each valid
+    row, about 4 characters per token; no tokenizer, so the planner stays light)."""
+    from ftwiz.data.check import scan
+    from ftwiz.data.source import rows_from
+
+    report = scan(rows_from(path_text))
+    if not report.token_stats:
+        raise BadInput(f"--data {path_text}: no usable rows", hint=f"`ftwiz data check {path_text}` says why.")
+    return DataSize(report.token_stats["total"], report.token_stats["p99"], report.valid_rows)
 
 
 def knobs_from(args: argparse.Namespace) -> Knobs:
@@ -94,7 +105,10 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
     inspection = inspect_reference(args.model, trust_remote_code=args.trust_remote_code, isolate=True)
     spec = ModelSpec.from_dict(inspection["spec"])
     knobs = knobs_from(args)
-    tokens = args.tokens if args.tokens is not None else (approx_tokens(Path(args.data)) if args.data else None)
+    size = data_size(args.data) if args.data and args.tokens is None else None
+    tokens = args.tokens if args.tokens is not None else (size.tokens if size else None)
+    if size is not None and knobs.seq_len is None:  # rows decide the sequence length: p99, a multiple of 64
+        knobs = replace(knobs, seq_len=max(64, 64 * math.ceil(size.p99 / 64)))
     if args.which_gpu:
         options = which_gpu(spec, inspection, knobs, tokens=tokens, epochs=args.epochs)
         return None, {"model": args.model, "tokens": tokens, "options": options}
@@ -105,6 +119,10 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
     plan = recommend(spec, inspection, choice, knobs, usable_bytes=usable, tokens=tokens, epochs=args.epochs)
     if (mismatch := safetensors_check(args.model, inspection["source"], inspection["params_total"])) is not None:
         plan.reasons.append(mismatch)
-    if args.data and args.tokens is None:
-        plan.reasons.append(f"{tokens:,} tokens in {args.data} (approximate: file size / {CHARS_PER_TOKEN:g})")
+    if size is not None:
+        seq = f"; sequence length {knobs.seq_len:,} covers 99% of rows" if args.seq_len is None else ""
+        plan.reasons.append(
+            f"{size.tokens:,} tokens in {size.rows:,} rows of {args.data} (approximate: characters / "
+            f"{CHARS_PER_TOKEN:g}; `ftwiz data check --tokenizer` counts exactly){seq}"
+        )
     return plan, {"model": args.model, **plan.to_dict()}
