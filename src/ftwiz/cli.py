@@ -20,6 +20,7 @@ examples:
   ftwiz --preset phi2-qlora --headless --set data.path=my_chats.jsonl
   ftwiz train my_run.yaml --headless --detach  start a run and return; it survives a dropped SSH session
   ftwiz presets                                list the shipped presets
+  ftwiz runs                                   list runs; then: ftwiz attach / stop / resume RUN
 """
 
 
@@ -108,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
     plan.add_argument("--trust-remote-code", action="store_true")
 
+    runs = commands.add_parser("runs", help="list runs: state, step, loss, duration")
+    _runs_dir_option(runs)
+    runs.add_argument("--json", action="store_true", help="one JSON list on stdout")
+
+    attach = commands.add_parser("attach", help="watch a run live (the newest live one by default)")
+    attach.add_argument("run", nargs="?", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    attach.add_argument("--headless", action="store_true", help="plain progress lines instead of the TUI")
+    _runs_dir_option(attach)
+
+    stop = commands.add_parser("stop", help="stop a run gracefully: checkpoint, adapter, state stopped")
+    stop.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    stop.add_argument("--no-wait", action="store_true", help="return once the request is made")
+    _runs_dir_option(stop)
+
+    resume = commands.add_parser("resume", help="continue a stopped, failed or died run from its last checkpoint")
+    resume.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    resume.add_argument("--headless", action="store_true", help="follow it on the terminal without the TUI")
+    resume.add_argument("--detach", action="store_true", help="start it and return at once")
+    _runs_dir_option(resume)
+
     data = commands.add_parser("data", help="check a dataset before training on it")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_check = data_commands.add_parser("check", help="format, every row's problems (file:line), lengths")
@@ -127,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _runs_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runs-dir", metavar="DIR", help="where runs live (default: $FTWIZ_RUNS_DIR, else ./runs, as output.runs_dir)"
+    )
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -135,6 +162,9 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+RUN_COMMANDS = ("runs", "attach", "stop", "resume")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plan(args)
         if args.command == "inspect":
             return cmd_inspect(args)
+        if args.command in RUN_COMMANDS:
+            from ftwiz.runs import commands as run_commands
+
+            return getattr(run_commands, f"cmd_{args.command}")(args)
         if args.command == "train":
             return cmd_launch(args.config, args, argv)
         if args.preset:

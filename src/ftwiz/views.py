@@ -226,3 +226,33 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
             console.print("[red]no token carries loss: the chat template has no {% generation %} markers[/]")
     if report.rows_over_seq_len is not None:
         console.print(f"rows longer than --seq-len: {report.rows_over_seq_len:,} (they would be truncated)")
+
+
+STATE_STYLE = {
+    "running": "green",
+    "loading": "cyan",
+    "queued": "cyan",
+    "completed": "bold green",
+    "stopped": "yellow",
+    "failed": "bold red",
+    "died": "bold red",
+}
+
+
+def print_runs(root: Any, rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    """`ftwiz runs`: one line a run, newest last; failures say why."""
+    console = console or Console()
+    if not rows:
+        console.print(f"No runs in {root}. Start one: ftwiz --preset tiny-demo --headless")
+        return
+    table = Table("run", "state", "step", "loss", "time", box=None, pad_edge=False)
+    for row in rows:
+        steps = f"{row['step']}/{row['max_steps']}" if row.get("max_steps") else str(row["step"])
+        loss = f"{row['loss']:.4f}" if row.get("loss") is not None else "–"
+        duration = _duration(row["duration_seconds"]) if row.get("duration_seconds") is not None else "–"
+        state = Text(row["state"], style=STATE_STYLE.get(row["state"], ""))
+        table.add_row(row["id"], state, steps, loss, duration)
+        if row.get("error"):
+            table.add_row("", Text(f"  {row['error'][:100]}", style="red"), "", "", "")
+    console.print(table)
+    console.print(f"[dim]{root}: ftwiz attach RUN · ftwiz stop RUN · ftwiz resume RUN[/]", highlight=False)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from ftwiz.config.presets import apply_overrides, load_config, parse_override, read_yaml, to_yaml, validate
-from ftwiz.config.schema import OPTIMIZERS, SCHEDULERS, RunConfig, parse_duration
+from ftwiz.config.schema import OPTIMIZERS, SCHEDULERS, RunConfig, deadline_at, parse_duration
 from ftwiz.errors import BadInput, ConfigError
 
 MINIMAL = {"model": {"id": "org/model"}, "data": {"path": "data.jsonl"}}
@@ -127,12 +128,26 @@ def test_max_steps_zero_and_bad_run_name_are_refused():
 @pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("90m", 5400), ("1h30m", 5400), ("45s", 45), (30, 30)])
 def test_deadline_durations(text, seconds):
     assert parse_duration(text) == seconds
-    assert validate(with_("train", deadline=text)).train.deadline_seconds == seconds
+    start = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    assert deadline_at(validate(with_("train", deadline=text)).train.deadline, start) == start + timedelta(
+        seconds=seconds
+    )
+
+
+def test_deadline_as_a_clock_time_or_a_date_time():
+    start = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    later_today = start.astimezone().replace(hour=23, minute=59)
+    assert deadline_at("23:59", start) == later_today if later_today > start else later_today + timedelta(days=1)
+    assert deadline_at("2026-11-24T06:00:00+00:00", start) == datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+    assert deadline_at("00:00", start) > start  # a clock time already past today means tomorrow
+    (line,) = problems(with_("train", deadline="2020-01-01T00:00:00+00:00"))
+    assert "a time ahead" in line
 
 
 def test_deadline_rejects_nonsense():
     (line,) = problems(with_("train", deadline="soon"))
-    assert line == "train.deadline: expected a duration such as '2h', '90m' or '1h30m', got 'soon'"
+    assert line.startswith("train.deadline: expected a duration ('2h', '90m'), a clock time ('18:30') or a date-time")
+    assert line.endswith("got 'soon'")
 
 
 def test_dpo_is_declared_but_refused_until_supported():

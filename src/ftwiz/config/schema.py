@@ -10,6 +10,7 @@ Pure: pydantic only, no torch.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -63,6 +64,7 @@ OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 TARGET_SETS = ("attention_qv", "attention", "all_linear")
 TARGET_SET_ALIASES = {"all-linear": "all_linear"}
 
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -76,6 +78,30 @@ def parse_duration(text: str | float | int) -> float:
         raise ValueError(f"expected a duration such as '2h', '90m' or '1h30m', got {text!r}")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+def deadline_at(deadline: str | float | int, start: datetime) -> datetime:
+    """When a deadline falls for a run that started at `start` (timezone-aware): a duration counts from the start;
+    a clock time ("18:30", the next one) or a date-time ("2026-11-24T06:00", "... +00:00") is when the box goes.
+    Naive times are local."""
+    try:
+        return start + timedelta(seconds=parse_duration(deadline))
+    except ValueError:
+        pass
+    text = str(deadline).strip()
+    if _CLOCK.match(text):
+        hour, minute = (int(x) for x in text.split(":"))
+        local = start.astimezone()
+        at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return at if at > local else at + timedelta(days=1)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"expected a duration ('2h', '90m'), a clock time ('18:30') or a date-time ('2026-11-24T06:00'), "
+            f"got {deadline!r}"
+        ) from None
+    return at if at.tzinfo else at.astimezone()
 
 
 class Section(BaseModel):
@@ -193,7 +219,8 @@ class TrainConfig(Section):
     save_total_limit: PositiveInt | None = 2
     report_to: Literal["none", "tensorboard", "wandb"] = "none"
     deadline: str | float | None = None
-    """Stop gracefully (checkpoint + adapter, state `stopped`) after this long, e.g. '2h', '90m'."""
+    """Stop gracefully (checkpoint + adapter, state `stopped`, exit 3) before the box expires: a duration from
+    the start ('2h', '90m'), a clock time ('18:30') or a date-time ('2026-11-24T06:00+00:00')."""
     price_per_hour: NonNegativeFloat | None = None
     """What the GPU box costs you per hour, for cost estimates."""
 
@@ -214,13 +241,11 @@ class TrainConfig(Section):
     @field_validator("deadline")
     @classmethod
     def _duration(cls, v: str | float | None) -> str | float | None:
-        if v is not None and parse_duration(v) <= 0:
-            raise ValueError(f"expected a positive duration such as '2h' or '90m', got {v!r}")
+        if v is not None:
+            now = datetime.now(timezone.utc)
+            if deadline_at(v, now) <= now:
+                raise ValueError(f"expected a positive duration ('2h', '90m') or a time ahead, got {v!r}")
         return v
-
-    @property
-    def deadline_seconds(self) -> float | None:
-        return None if self.deadline is None else parse_duration(self.deadline)
 
     def effective_batch_size(self, world_size: int = 1) -> int:
         """Sequences per optimizer step: micro-batch x accumulation x processes."""

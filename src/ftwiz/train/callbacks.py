@@ -6,6 +6,7 @@ import math
 import time
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from ftwiz.runs.store import MetricsWriter, RunDir, StatusWriter, stop_requested
@@ -20,16 +21,18 @@ class RunFolderCallback(TrainerCallback):
     with a checkpoint, so the run can be resumed and the adapter is still saved.
     """
 
-    def __init__(self, run: RunDir, status: StatusWriter, metrics: MetricsWriter, deadline_s: float | None) -> None:
+    def __init__(self, run: RunDir, status: StatusWriter, metrics: MetricsWriter, deadline: float | None) -> None:
         self.run = run
         self.status = status
         self.metrics = metrics
-        self.deadline_s = deadline_s
+        self.deadline = deadline  # epoch seconds
+        self.cuda = torch.cuda.is_available()
         self.started = time.monotonic()
         self.stop_reason: str | None = None
         self.summary: dict[str, Any] = {}
         self.last_eval: dict[str, Any] = {}
         self._last_status = 0.0
+        self._steps_done = 0
         self._last_log: tuple[float, int] | None = None
 
     def request_stop(self, reason: str) -> None:
@@ -41,10 +44,11 @@ class RunFolderCallback(TrainerCallback):
         self.status.update(state="running", step=state.global_step, max_steps=state.max_steps)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._steps_done += 1
         if self.stop_reason is None:
             if stop_requested(self.run):
                 self.request_stop("stop requested")
-            elif self.deadline_s is not None and time.monotonic() - self.started > self.deadline_s:
+            elif self.deadline is not None and time.time() >= self.deadline - self._save_margin():
                 self.request_stop("deadline reached")
         if self.stop_reason is not None:
             control.should_training_stop = True
@@ -52,7 +56,24 @@ class RunFolderCallback(TrainerCallback):
         now = time.monotonic()
         if now - self._last_status >= STATUS_EVERY_SECONDS or control.should_training_stop:
             self._last_status = now
-            self.status.update(step=state.global_step, max_steps=state.max_steps)
+            self.status.update(step=state.global_step, max_steps=state.max_steps, **self._peak_memory())
+
+    def _save_margin(self) -> float:
+        """Stop this long before the deadline: one step and a checkpoint save must still fit before the box goes."""
+        steps = max(1, self._steps_done)
+        per_step = (time.monotonic() - self.started) / steps
+        return min(600.0, 2 * per_step + 30.0) if self._steps_done else 0.0
+
+    def _peak_memory(self) -> dict[str, Any]:
+        """The torch allocator's peaks so far (this process), beside the plan's estimate in the monitor."""
+        if not self.cuda:
+            return {}
+        return {
+            "peak_memory": {
+                "allocated_bytes": torch.cuda.max_memory_allocated(),
+                "reserved_bytes": torch.cuda.max_memory_reserved(),
+            }
+        }
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         logs = logs or {}

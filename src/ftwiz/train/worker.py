@@ -9,26 +9,40 @@ torchtune-style: setup -> eval before -> train -> eval after -> save -> samples.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
 import traceback
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ftwiz.config.presets import load_config_file
-from ftwiz.config.schema import RunConfig
+from ftwiz.config.presets import load_config_file, to_yaml
+from ftwiz.config.schema import RunConfig, deadline_at
 from ftwiz.errors import BadInput, ExitCode, FtwizError
+from ftwiz.hardware.sampler import SystemRecorder
+from ftwiz.runs.registry import latest_checkpoint
 from ftwiz.runs.store import (
     MetricsWriter,
     RunDir,
     StatusWriter,
+    read_json,
+    read_status,
     request_stop,
     utc_now,
     write_json_atomic,
     write_text_atomic,
+)
+from ftwiz.train.recovery import (
+    EARLY_STEPS,
+    MAX_OOM_RETRIES,
+    checkpoint_bytes,
+    checkpoints_on_disk,
+    next_fallback,
+    oom_phase,
 )
 
 log = logging.getLogger("ftwiz.train")
@@ -54,11 +68,12 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     from ftwiz.train import build, samples
     from ftwiz.train.callbacks import RunFolderCallback
 
-    decisions: list[str] = []
+    decisions: list[str] = list(status.data.get("decisions") or [])  # kept across resumes and OOM retries
+    checkpoint = latest_checkpoint(run)
     write_text_atomic(run.environment, environment_report())
     # Data first: a bad row should stop the run before minutes of model loading.
     rows, fmt, data_decisions = load_rows(config.data)
-    decisions += data_decisions
+    _note(decisions, *data_decisions)
     train_ds, eval_ds = split_rows(rows, config.data.val_size, config.train.seed)
     log.info("data: %d training rows, %d held out (%s)", len(train_ds), len(eval_ds or []), fmt)
     log.info("loading tokenizer and model %s", config.model.id)
@@ -66,25 +81,43 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     model = build.load_model(config)
 
     metrics = MetricsWriter(run)
-    callback = RunFolderCallback(run, status, metrics, config.train.deadline_seconds)
+    deadline = status.data.get("deadline_at")
+    deadline_ts = datetime.fromisoformat(deadline).timestamp() if deadline else None
+    callback = RunFolderCallback(run, status, metrics, deadline_ts)
     trainer = build.make_trainer(config, model, tokenizer, train_ds, eval_ds, run, [callback])
     prompts_masked = config.method == "sft" and config.data.train_on == "assistant" and fmt != "text"
     _loss_report(trainer, tokenizer, len(train_ds), decisions, status, prompts_masked=prompts_masked)
     trainable, total = _param_counts(trainer.model)
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
+    _check_disk(run, config, trainer, trainable, total)
     _write_plan(run, config, trainer.model)
 
     prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds)
-    before = samples.generate(trainer.model, tokenizer, prompts)
-    _write_samples(run, samples.to_records(prompts, before, None))
-    eval_before = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # logs the step-0 eval line
+    previous = read_json(run.samples_json) if checkpoint else None
+    if previous and len(previous) == len(prompts):  # resumed: the base model's answers were recorded at the start
+        before = [record["before"] for record in previous]
+    else:
+        before = samples.generate(trainer.model, tokenizer, prompts)
+        _write_samples(run, samples.to_records(prompts, before, None))
+    if checkpoint is None or status.data.get("eval_loss_before") is None:
+        eval_before = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the step-0 eval line
+        status.update(eval_loss_before=eval_before)
+    eval_before = status.data.get("eval_loss_before")
 
     if run.stop_request.exists():
         log.info("stop requested before training started")
         return Outcome("stopped", {"steps": 0}, trainer, decisions)
+    if checkpoint is not None:
+        _note(decisions, f"resumed from {checkpoint.name} (optimizer, scheduler, RNG and data position restored)")
+        status.update(decisions=decisions)
+        log.info("resuming from %s", checkpoint)
     log.info("training")
-    result = trainer.train()
+    recorder = _system_recorder(metrics, status)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        recorder.close()
     eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the final eval line
 
     trainer.save_model(str(run.adapter))
@@ -159,6 +192,64 @@ def _loss_report(
     )
 
 
+def _note(decisions: list[str], *notes: str) -> None:
+    """Record a decision once (a resumed or retried run repeats the same checks)."""
+    decisions.extend(n for n in notes if n not in decisions)
+
+
+def _system_recorder(metrics: MetricsWriter, status: StatusWriter) -> SystemRecorder:
+    """`system` lines every few seconds on a GPU (device memory and utilisation from NVML, allocator peak)."""
+    import torch
+
+    from ftwiz.hardware.sampler import SYSTEM_EVERY_SECONDS, GpuSampler, visible_gpu_indices
+
+    sampler = GpuSampler(visible_gpu_indices()) if torch.cuda.is_available() else GpuSampler([])
+
+    def write(gpus: list[dict[str, Any]]) -> None:
+        peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        metrics.write("system", int(status.data.get("step") or 0), gpu=gpus, peak_allocated_bytes=peak)
+        if sampler.peak_used:
+            memory = dict(status.data.get("peak_memory") or {})
+            memory["nvml_bytes"] = max(sampler.peak_used.values())
+            status.update(peak_memory=memory)
+
+    recorder = SystemRecorder(sampler, write, SYSTEM_EVERY_SECONDS)
+    recorder.start()
+    return recorder
+
+
+def _check_disk(run: RunDir, config: RunConfig, trainer: Any, trainable: int, total: int) -> None:
+    """Stop now, with numbers, rather than die mid-save when the disk cannot hold the checkpoints."""
+    import shutil
+
+    args = trainer.args
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    total_steps = (
+        args.max_steps
+        if args.max_steps > 0
+        else math.ceil(len(trainer.train_dataset) / per_step * args.num_train_epochs)
+    )
+    weight_bytes = 4 if config.model.dtype == "float32" else 2
+    one = checkpoint_bytes(trainable, total, full=config.adapter.type == "full", weight_bytes=weight_bytes)
+    count = checkpoints_on_disk(total_steps, config.train.save_steps, config.train.save_total_limit)
+    needed = one * (count + 1)  # the checkpoints and the final adapter / model
+    free = shutil.disk_usage(run.path).free
+    log.info(
+        "disk: checkpoints need up to %.2f GiB (%d x %.2f GiB + the final save), %.1f GiB free",
+        needed / 2**30,
+        count,
+        one / 2**30,
+        free / 2**30,
+    )
+    if needed > free:
+        raise BadInput(
+            f"not enough disk for the checkpoints: up to {needed / 2**30:.1f} GiB ({count} checkpoints of "
+            f"{one / 2**30:.2f} GiB and the final save), {free / 2**30:.1f} GiB free under {run.path}",
+            hint="Free space, lower train.save_total_limit, raise train.save_steps, or set output.runs_dir to a "
+            "larger disk.",
+        )
+
+
 def _write_plan(run: RunDir, config: RunConfig, model: Any) -> None:
     """plan.json: the planner's estimate for this run, beside what it will measure. Never fails the run."""
     import torch
@@ -222,13 +313,77 @@ def environment_report() -> str:
     return "\n".join(lines) + "\n"
 
 
+def train_with_recovery(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcome:
+    """`run_training`, retried after a CUDA out-of-memory error in the first steps with a cheaper configuration
+    (recovery.next_fallback), at most MAX_OOM_RETRIES times. Each change is a decision in status.json, and
+    config.yaml is rewritten so a resume continues with what fitted."""
+    import torch
+
+    for attempt in range(MAX_OOM_RETRIES + 1):
+        try:
+            return run_training(run, config, status)
+        except torch.OutOfMemoryError as exc:
+            phase = oom_phase((f.filename, f.name) for f in traceback.extract_tb(exc.__traceback__))
+            memory = _memory_now()
+            step = int(status.data.get("step") or 0)
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+            status.update(oom={"phase": phase, "step": step, "message": first_line[:300], **memory})
+            change = next_fallback(config, attempt) if attempt < MAX_OOM_RETRIES and step < EARLY_STEPS else None
+            if change is None:
+                raise
+            config, what = change
+            decisions = list(status.data.get("decisions") or [])
+            allocated = memory.get("allocated_bytes")
+            at = f", {allocated / 2**30:.1f} GiB allocated" if allocated else ""
+            decisions.append(f"out of memory in {phase} at step {step}{at}; retry {attempt + 1}: {what}")
+            log.warning("%s", decisions[-1])
+            status.update(state="loading", decisions=decisions)
+            write_text_atomic(run.config, to_yaml(config))
+        _release_memory()
+    raise AssertionError("unreachable")
+
+
+def _memory_now() -> dict[str, int]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {
+        "allocated_bytes": torch.cuda.memory_allocated(),
+        "reserved_bytes": torch.cuda.memory_reserved(),
+        "peak_allocated_bytes": torch.cuda.max_memory_allocated(),
+    }
+
+
+def _release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m ftwiz.train RUN_DIR", file=sys.stderr)
         return ExitCode.BAD_INPUT
     run = RunDir(Path(argv[0]).resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    status = StatusWriter(run, state="loading", pid=os.getpid(), started_at=utc_now(), world_size=1, run_id=run.id)
+    previous = read_status(run)
+    # A resumed run keeps its start, deadline and decisions; a new attempt clears the last one's end.
+    status = StatusWriter(
+        run,
+        state="loading",
+        pid=os.getpid(),
+        started_at=previous.get("started_at") or utc_now(),
+        ended_at=None,
+        error=None,
+        world_size=1,
+        run_id=run.id,
+    )
     status.start_heartbeat()
     # SIGTERM (kill, a scheduler, `systemctl stop`) becomes the same graceful stop as `ftwiz stop`.
     signal.signal(signal.SIGTERM, lambda *_: request_stop(run, reason="SIGTERM"))
@@ -236,7 +391,12 @@ def main(argv: list[str]) -> int:
         config = load_config_file(run.config)
         if config.hardware.gpus is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in config.hardware.gpus)
-        outcome = run_training(run, config, status)
+        if config.train.deadline is not None and not status.data.get("deadline_at"):
+            start = datetime.fromisoformat(status.data["started_at"])
+            status.update(deadline_at=deadline_at(config.train.deadline, start).isoformat(timespec="seconds"))
+        if config.train.price_per_hour is not None:
+            status.update(price_per_hour=config.train.price_per_hour)
+        outcome = train_with_recovery(run, config, status)
     except FtwizError as exc:
         log.error("%s", exc)
         status.update(state="failed", ended_at=utc_now(), error={"summary": exc.message, "log": str(run.log)})
