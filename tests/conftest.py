@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,16 @@ def run_demo(*overrides: str, detach: bool = False, **kwargs) -> CliResult:
     """`ftwiz --preset tiny-demo --headless [--detach] --set OVERRIDE...`, the shape most end-to-end tests run."""
     sets = [arg for override in overrides for arg in ("--set", override)]
     return run_cli("--preset", "tiny-demo", "--headless", *(["--detach"] if detach else []), *sets, **kwargs)
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
+    """Poll until `predicate()` is truthy and return it; TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -10,19 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_demo
+from conftest import run_demo, wait_for
 from ftwiz.config.presets import load_config
 from ftwiz.runs.store import RunDir, StatusWriter, read_status
 from ftwiz.train.launch import prepare_run
-
-
-def wait_for(predicate, timeout: float = 120, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met in time")
 
 
 def test_saved_adapter_reloads_with_the_trained_logits(tmp_path: Path):

@@ -27,6 +27,13 @@ LIGHT_MODULES = [
     "ftwiz.data.check",
     "ftwiz.data.formats",
     "ftwiz.runs.store",
+    "ftwiz.runs.registry",
+    "ftwiz.runs.commands",
+    "ftwiz.runs.progress",
+    "ftwiz.train.recovery",
+    "ftwiz.hardware.sampler",
+    "ftwiz.data.source",
+    "ftwiz.data.masking",
     "ftwiz.train.launch",
     "ftwiz.headless",
 ]

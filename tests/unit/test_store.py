@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from ftwiz.runs.store import (
     StatusWriter,
     create_run,
     effective_state,
+    pid_alive,
     read_status,
     request_stop,
     stop_requested,
@@ -78,6 +80,20 @@ def test_a_run_whose_process_is_gone_shows_as_died():
     assert effective_state({"state": "running", "pid": dead_pid, "heartbeat": time.time()}) == "running"
     assert effective_state({"state": "running", "pid": os.getpid(), "heartbeat": stale}) == "running"
     assert effective_state({"state": "completed", "pid": dead_pid, "heartbeat": stale}) == "completed"
+    # A worker of this machine is known dead at once (SIGKILL, OOM killer); one of another host only when stale.
+    here, fresh = socket.gethostname(), time.time()
+    assert effective_state({"state": "running", "pid": dead_pid, "host": here, "heartbeat": fresh}) == "died"
+    assert effective_state({"state": "running", "pid": os.getpid(), "host": "gpu-7", "heartbeat": fresh}) == "running"
+    assert effective_state({"state": "running", "pid": os.getpid(), "host": "gpu-7", "heartbeat": stale}) == "died"
+
+
+def test_a_killed_but_unreaped_worker_is_not_alive():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    time.sleep(1.0)  # exited, not yet waited for: a zombie
+    try:
+        assert not pid_alive(child.pid)
+    finally:
+        child.wait()
 
 
 def test_stop_requests_are_files(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -135,6 +136,7 @@ def read_status(run: RunDir) -> dict[str, Any]:
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this pid runs on this machine (a zombie, killed but not reaped, does not)."""
     if not pid:
         return False
     try:
@@ -143,15 +145,23 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True  # alive, owned by someone else
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:  # no /proc (macOS): trust kill(0)
+        return True
 
 
 def effective_state(status: dict[str, Any], now: float | None = None) -> str:
-    """The recorded state, or `died` when an active run's process is gone and its heartbeat is stale."""
+    """The recorded state, or `died` when an active run's worker is gone: at once when it ran on this machine
+    and its pid is dead; otherwise (another host sharing the folder, a reused pid) once its heartbeat is stale."""
     state = status.get("state", "queued")
     if state in ACTIVE_STATES:
+        here = status.get("host") == socket.gethostname() and status.get("pid")
+        if here and not pid_alive(status.get("pid")):
+            return "died"
         stale = (now or time.time()) - float(status.get("heartbeat") or 0) > STALE_SECONDS
-        if stale and not pid_alive(status.get("pid")):
+        if stale and (status.get("host") not in (None, socket.gethostname()) or not pid_alive(status.get("pid"))):
             return "died"
     return state
 

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -378,6 +379,7 @@ def main(argv: list[str]) -> int:
         run,
         state="loading",
         pid=os.getpid(),
+        host=socket.gethostname(),
         started_at=previous.get("started_at") or utc_now(),
         ended_at=None,
         error=None,

@@ -1,0 +1,1 @@
+"""The Textual interface: the live run monitor (`ftwiz attach`). Imported only when a TUI is shown."""
