@@ -222,7 +222,10 @@ class TrainConfig(Section):
     """Stop gracefully (checkpoint + adapter, state `stopped`, exit 3) before the box expires: a duration from
     the start ('2h', '90m'), a clock time ('18:30') or a date-time ('2026-11-24T06:00+00:00')."""
     price_per_hour: NonNegativeFloat | None = None
-    """What the GPU box costs you per hour, for cost estimates."""
+    """What the whole GPU box costs you per hour (all its GPUs), for the monitor's cost so far."""
+    allow_qlora_fallback: bool = False
+    """On a CUDA out-of-memory error in the first steps, may the worker switch LoRA to QLoRA (after a smaller
+    micro-batch and gradient checkpointing)? Off: quantizing changes what you train, so you opt in."""
 
     @field_validator("max_steps")
     @classmethod
