@@ -80,11 +80,23 @@ def _format_eval(rec: dict[str, Any]) -> str:
     return f"[cyan]eval[/] step {rec['step']}: eval loss {rec['eval_loss']:.4f}{ppl}"
 
 
-def follow(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console | None = None) -> ExitCode:
-    """Show the run until the worker ends; the last line printed is the run folder. Returns the exit code."""
+class _Leave(Exception):
+    """Ctrl-C while attached: stop watching, the run goes on."""
+
+
+def _leave(signum: int, frame: Any) -> None:
+    raise _Leave
+
+
+def follow(
+    run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console | None = None, *, attached: bool = False
+) -> ExitCode:
+    """Show the run until the worker ends; the last line printed is the run folder. Returns the exit code.
+
+    `attached` (`ftwiz attach --headless`): Ctrl-C leaves and the run goes on; otherwise it stops the run."""
     console = console or Console(soft_wrap=True)
     interrupts = _Interrupts(run, proc, console)
-    previous = signal.signal(signal.SIGINT, interrupts)
+    previous = signal.signal(signal.SIGINT, _leave if attached else interrupts)
     reader = MetricsReader(run.metrics)
     live = console.is_terminal
     progress = Progress(
@@ -93,20 +105,24 @@ def follow(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console |
         MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]}"),
         TextColumn("{task.fields[tps]} tok/s"),
+        TextColumn("{task.fields[mem]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
         disable=not live,
     )
-    task = progress.add_task("loading", total=None, loss="–", tps="–")
-    console.print(f"Run [bold]{run.id}[/] started in {run.path}", highlight=False)
+    task = progress.add_task("loading", total=None, loss="–", tps="–", mem="")
+    verb = "Attached to" if attached else "Run"
+    console.print(f"{verb} [bold]{run.id}[/] in {run.path}", highlight=False)
+    shown: list[str] = []
     try:
         with progress:
             while True:
                 status = read_status(run)
                 worker_done = proc is not None and proc.poll() is not None
                 _show_new(reader, progress, task, status, live)
+                _show_decisions(status, shown, progress.console)
                 state = effective_state(status)
                 max_steps = status.get("max_steps")
                 desc = state if state != "running" else "training"
@@ -115,9 +131,21 @@ def follow(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console |
                     _show_new(reader, progress, task, status, live)
                     break
                 time.sleep(POLL_SECONDS)
+    except _Leave:
+        console.print(f"Left run {run.id}; it goes on. Stop it with: ftwiz stop {run.id}", highlight=False)
+        console.print(str(run.path), highlight=False, soft_wrap=True)
+        return ExitCode.OK
     finally:
         signal.signal(signal.SIGINT, previous)
-    return _finish(run, proc, console, killed=interrupts.count > 1)
+    return _finish(run, proc, console, killed=interrupts.count > 1, shown=shown)
+
+
+def _show_decisions(status: dict[str, Any], shown: list[str], console: Console) -> None:
+    """Automatic decisions (skipped rows, OOM retries, a resume) as they happen, each once."""
+    for decision in status.get("decisions") or []:
+        if decision not in shown:
+            shown.append(decision)
+            console.print(f"[dim]note: {escape(decision)}[/]", highlight=False)
 
 
 def _show_new(reader: MetricsReader, progress: Progress, task: Any, status: dict[str, Any], live: bool) -> None:
@@ -129,9 +157,14 @@ def _show_new(reader: MetricsReader, progress: Progress, task: Any, status: dict
                 progress.console.print(_format_train(rec, status.get("max_steps")), highlight=False)
         elif rec.get("kind") == "eval":
             progress.console.print(_format_eval(rec), highlight=False)
+        elif rec.get("kind") == "system" and rec.get("gpu"):
+            used = "/".join(f"{g['mem_used_bytes'] / 2**30:.1f}" for g in rec["gpu"])
+            progress.update(task, mem=f"GPU {used} GiB")
 
 
-def _finish(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console, *, killed: bool) -> ExitCode:
+def _finish(
+    run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console, *, killed: bool, shown: list[str]
+) -> ExitCode:
     status = read_status(run)
     state = status.get("state") if proc is not None and proc.returncode is not None else effective_state(status)
     if state not in FINAL_STATES:
@@ -139,8 +172,7 @@ def _finish(run: RunDir, proc: subprocess.Popen[bytes] | None, console: Console,
     final = status.get("final") or {}
     if state in ("completed", "stopped"):
         _print_samples(run, console)
-        for decision in status.get("decisions") or []:
-            console.print(f"[dim]note: {decision}[/]")
+        _show_decisions(status, shown, console)
         before, after = final.get("eval_loss_before"), final.get("eval_loss")
         if before is not None and after is not None:
             change = 100 * (after - before) / before

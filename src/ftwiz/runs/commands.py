@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 
@@ -43,12 +44,13 @@ def cmd_attach(args: argparse.Namespace) -> int:
     return _watch(run, proc=None, headless=args.headless)
 
 
-def _watch(run: RunDir, proc, *, headless: bool) -> int:
-    """The Textual monitor on a terminal, rich progress lines otherwise (or when asked)."""
+def _watch(run: RunDir, proc: subprocess.Popen[bytes] | None, *, headless: bool) -> int:
+    """The Textual monitor on a terminal, rich progress lines otherwise (or when asked). Attached (no proc of
+    ours), Ctrl-C only leaves; following a run we started, it stops it, as for any headless run."""
     if headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
         from ftwiz.headless import follow
 
-        return int(follow(run, proc))
+        return int(follow(run, proc, attached=proc is None))
     from ftwiz.tui.monitor import run_monitor
 
     return int(run_monitor(run))

@@ -305,13 +305,27 @@ def environment_report() -> str:
 
     lines = [f"python {platform.python_version()} on {platform.platform()}", f"torch {torch.__version__}"]
     if torch.cuda.is_available():
-        lines.append(f"cuda {torch.version.cuda}")
-        lines += [f"gpu {i}: {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+        lines.append(f"cuda {torch.version.cuda} (torch build), cudnn {torch.backends.cudnn.version()}")
+        lines.append(f"driver {_driver_version()}, bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'}")
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            lines.append(f"gpu {i}: {props.name}, {props.total_memory / 2**30:.1f} GiB, sm_{props.major}{props.minor}")
     else:
         lines.append("gpu: none (training on the CPU)")
     lines.append("")
     lines += sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata["Name"])
     return "\n".join(lines) + "\n"
+
+
+def _driver_version() -> str:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        return f"{pynvml.nvmlSystemGetDriverVersion()} (CUDA {cuda // 1000}.{cuda % 1000 // 10})"
+    except Exception:  # NVML missing: the torch line above still names the CUDA build
+        return "unknown (NVML unavailable)"
 
 
 def train_with_recovery(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcome:
