@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ftwiz import __version__
 from ftwiz.errors import BadInput, ExitCode, FtwizError
@@ -129,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--detach", action="store_true", help="start it and return at once")
     _runs_dir_option(resume)
 
+    doctor = commands.add_parser("doctor", help="is this machine ready to train? each problem with its fix")
+    doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _runs_dir_option(doctor)
+
     data = commands.add_parser("data", help="check a dataset before training on it")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_check = data_commands.add_parser("check", help="format, every row's problems (file:line), lengths")
@@ -179,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plan(args)
         if args.command == "inspect":
             return cmd_inspect(args)
+        if args.command == "doctor":
+            from ftwiz.doctor import cmd_doctor
+
+            return cmd_doctor(args)
         if args.command in RUN_COMMANDS:
             from ftwiz.runs import commands as run_commands
 
@@ -260,13 +269,28 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return ExitCode.BAD_INPUT if report.error_count else ExitCode.OK
 
 
-def cmd_wizard(args: argparse.Namespace) -> int:
+def cmd_wizard(args: argparse.Namespace, loaded: Any = None, *, review: bool = False) -> int:
+    """The Textual wizard: empty, pre-filled from a preset, or (a config file) opened at the review step."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise BadInput("the wizard needs a terminal", hint="Without one, run headless: ftwiz --preset NAME --headless")
-    raise BadInput(
-        "the interactive wizard is not in this version yet",
-        hint="Train headless meanwhile: ftwiz --preset tiny-demo --headless (see `ftwiz presets`).",
-    )
+        raise BadInput(
+            "the wizard needs a terminal",
+            hint="Without one (a pipe, cron, CI), run headless: ftwiz --preset NAME --headless, "
+            "or ftwiz train CONFIG.yaml --headless.",
+        )
+    from ftwiz.config.draft import Draft
+    from ftwiz.models.cache import cache_dir
+    from ftwiz.tui.wizard import DEFAULT_CONFIG_PATH, REVIEW, WizardApp, quiet_libraries
+
+    quiet_libraries(cache_dir() / "wizard.log")
+    draft = Draft.from_config(loaded.config, loaded.preset_name) if loaded is not None else Draft()
+    path = str(loaded.source) if review and loaded is not None else DEFAULT_CONFIG_PATH
+    app = WizardApp(draft, runs_dir=draft.get("output.runs_dir"), start=REVIEW if review else 0, config_path=path)
+    app.run()
+    if app.launched_run is not None:
+        run_id = app.launched_run.id
+        print(f"Run {run_id} goes on in the background: ftwiz attach {run_id}", file=sys.stderr)
+        print(app.launched_run.path)
+    return ExitCode.OK
 
 
 def cmd_launch(source: str, args: argparse.Namespace, argv: list[str]) -> int:
@@ -275,7 +299,7 @@ def cmd_launch(source: str, args: argparse.Namespace, argv: list[str]) -> int:
 
     loaded = load_config(source, args.overrides)
     if not args.headless and not args.detach:
-        cmd_wizard(args)  # raises until the wizard exists
+        return cmd_wizard(args, loaded, review=args.command == "train")
     preflight(loaded.config)
     run = prepare_run(loaded.config, argv=["ftwiz", *argv], preset=loaded.preset_name)
     proc = spawn_worker(run)

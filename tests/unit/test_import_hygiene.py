@@ -34,6 +34,9 @@ LIGHT_MODULES = [
     "ftwiz.hardware.sampler",
     "ftwiz.data.source",
     "ftwiz.data.masking",
+    "ftwiz.doctor",
+    "ftwiz.config.draft",
+    "ftwiz.tui.help",
     "ftwiz.train.launch",
     "ftwiz.headless",
 ]

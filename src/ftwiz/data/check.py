@@ -44,6 +44,7 @@ class Report:
     recommended_max_length: int | None = None
     loss_token_share: float | None = None
     rows_over_seq_len: int | None = None  # approximate, like token_stats, until a tokenizer measures them
+    length_histogram: list[list[int]] | None = None  # [[bin upper bound in tokens, rows], ...], 12 bins to max
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,7 +187,18 @@ def scan(
         report.recommended_max_length = min(recommended, max_positions) if max_positions else recommended
         if seq_len:
             report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
+        report.length_histogram = histogram(lengths)
     return report
+
+
+def histogram(sorted_lengths: list[int], bins: int = 12) -> list[list[int]]:
+    """Rows per length bin, equal-width bins from 0 to the longest row (for the wizard's chart)."""
+    top = max(sorted_lengths[-1], 1)
+    width = max(1, math.ceil(top / bins))
+    counts = [0] * bins
+    for n in sorted_lengths:
+        counts[min(bins - 1, (n - 1) // width if n else 0)] += 1
+    return [[width * (i + 1), c] for i, c in enumerate(counts)]
 
 
 def check(path_text: str, **options: Any) -> Report:
@@ -254,4 +266,5 @@ def measure_with_tokenizer(
     report.loss_token_share = trained / total
     if seq_len:
         report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
+    report.length_histogram = histogram(lengths)
     return report

@@ -30,7 +30,7 @@ def compute_dtype(name: str) -> torch.dtype:
     if name != "auto":
         return _DTYPES[name]
     if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.float32
 
 

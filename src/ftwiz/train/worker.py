@@ -306,7 +306,8 @@ def environment_report() -> str:
     lines = [f"python {platform.python_version()} on {platform.platform()}", f"torch {torch.__version__}"]
     if torch.cuda.is_available():
         lines.append(f"cuda {torch.version.cuda} (torch build), cudnn {torch.backends.cudnn.version()}")
-        lines.append(f"driver {_driver_version()}, bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'}")
+        bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+        lines.append(f"driver {_driver_version()}, bf16 {'yes' if bf16 else 'no (fp16)'}")
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
             lines.append(f"gpu {i}: {props.name}, {props.total_memory / 2**30:.1f} GiB, sm_{props.major}{props.minor}")

@@ -1,0 +1,175 @@
+"""A RunConfig being edited: what the wizard's screens change, and the planner's view of it.
+
+Pure (no textual, no torch): the wizard is a thin layer over this, and the same RunConfig it produces is what
+`ftwiz train CONFIG --headless` runs. A draft may be incomplete (no model yet); `config()` validates it.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from ftwiz.config.presets import to_yaml, validate
+from ftwiz.config.schema import RunConfig
+from ftwiz.hardware.gpus import GIB, GpuChoice
+from ftwiz.models.spec import ModelSpec
+from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory
+from ftwiz.plan.recommend import MARGIN, Knobs, Plan, recommend
+from ftwiz.plan.speed import SpeedEstimate, estimate_speed
+
+_PLACEHOLDER = "__unset__"
+
+
+def _defaults() -> dict[str, Any]:
+    config = RunConfig.model_validate({"model": {"id": _PLACEHOLDER}, "data": {"path": _PLACEHOLDER}})
+    data = config.model_dump(mode="json")
+    data["model"]["id"] = ""
+    data["data"]["path"] = ""
+    return data
+
+
+@dataclass
+class Draft:
+    """The wizard's one state: a RunConfig-shaped dict plus what the steps learned (GPU, inspection, data)."""
+
+    values: dict[str, Any] = field(default_factory=_defaults)
+    gpu: GpuChoice | None = None
+    """What the plan is for: this machine's GPU(s), or a catalog card picked on a GPU-less machine."""
+    usable_bytes: int | None = None
+    """Free memory on the local GPU (other processes hold the rest); None: the card's capacity."""
+    inspection: dict[str, Any] | None = None
+    tokens: int | None = None
+    """Training tokens from the data check (approximate without a tokenizer), for time and cost."""
+    preset: str | None = None
+
+    @classmethod
+    def from_config(cls, config: RunConfig, preset: str | None = None) -> Draft:
+        return cls(values=config.model_dump(mode="json"), preset=preset)
+
+    def get(self, path: str) -> Any:
+        node: Any = self.values
+        for key in path.split("."):
+            node = node[key]
+        return node
+
+    def set(self, path: str, value: Any) -> None:
+        *parents, last = path.split(".")
+        node = self.values
+        for key in parents:
+            node = node[key]
+        node[last] = value
+        if path == "adapter.type":  # QLoRA is LoRA on a 4-bit base: keep quant consistent with the choice
+            self.values["quant"]["bits"] = 4 if value == "qlora" else "none"
+
+    def config(self) -> RunConfig:
+        """The validated RunConfig, or ConfigError with one line per problem."""
+        return validate(copy.deepcopy(self.values), source="the wizard")
+
+    def yaml(self) -> str:
+        return to_yaml(self.config())
+
+    # -- the planner's view ------------------------------------------------------------------------------------
+    @property
+    def spec(self) -> ModelSpec | None:
+        return ModelSpec.from_dict(self.inspection["spec"]) if self.inspection else None
+
+    @property
+    def budget_bytes(self) -> int | None:
+        if self.gpu is None:
+            return None
+        usable = self.usable_bytes if self.usable_bytes is not None else self.gpu.gpu.memory_bytes
+        return int(usable * (1 - MARGIN))
+
+    def _targets(self) -> tuple[str, ...] | None:
+        targets = self.get("adapter.target_modules")
+        if isinstance(targets, list):
+            return tuple(targets)
+        if self.inspection is None:
+            return None
+        return tuple(self.inspection["targets"].get(targets, self.inspection["targets"]["all_linear"]))
+
+    def setup(self) -> TrainSetup:
+        dtype = "bfloat16" if self.gpu is None or self.gpu.gpu.bf16 else "float16"
+        if self.get("model.dtype") not in ("auto", None):
+            dtype = self.get("model.dtype")
+        adapter = self.get("adapter.type")
+        bits = self.get("quant.bits")
+        return TrainSetup(
+            adapter=adapter,
+            rank=int(self.get("adapter.r")),
+            targets=self._targets(),
+            quant_bits=None if bits in ("none", None) else int(bits),
+            double_quant=bool(self.get("quant.double_quant")),
+            dtype=dtype,
+            batch_size=int(self.get("train.per_device_train_batch_size")),
+            seq_len=int(self.get("data.max_length")),
+            gradient_checkpointing=bool(self.get("train.gradient_checkpointing")),
+            optimizer=self.get("train.optim"),
+            attn_implementation=self.get("model.attn_implementation") or "sdpa",
+            lora_dropout=float(self.get("adapter.lora_dropout")),
+            use_dora=bool(self.get("adapter.use_dora")),
+        )
+
+    def memory(self) -> MemoryBreakdown | None:
+        """The estimator's breakdown for the current choices (None until a model is inspected)."""
+        if self.inspection is None:
+            return None
+        return estimate_memory(self.spec, self.inspection, self.setup())
+
+    def speed(self) -> SpeedEstimate | None:
+        if self.inspection is None or self.gpu is None:
+            return None
+        accum = int(self.get("train.gradient_accumulation_steps"))
+        return estimate_speed(self.spec, self.setup(), self.gpu.gpu.tflops, accum, self.gpu.count)
+
+    def estimate(self) -> tuple[float | None, float | None]:
+        """(seconds, cost in USD) for the whole run, when the data's size and the GPU are known."""
+        speed = self.speed()
+        if speed is None or not speed.tokens_per_second:
+            return None, None
+        max_steps = int(self.get("train.max_steps"))
+        if max_steps > 0:
+            seconds = max_steps * speed.step_seconds
+        elif self.tokens:
+            seconds = self.tokens * float(self.get("train.num_train_epochs")) / speed.tokens_per_second
+        else:
+            return None, None
+        price = self.get("train.price_per_hour")
+        if price is None and self.gpu is not None and self.gpu.gpu.price_mid is not None:
+            price = self.gpu.gpu.price_mid * self.gpu.count
+        return seconds, (seconds / 3600 * price if price is not None else None)
+
+    def recommend(self) -> Plan:
+        """The planner's choice for this model, GPU and data, keeping the target modules and the sequence length
+        the user chose (the data step sets it from the rows' lengths)."""
+        assert self.inspection is not None and self.gpu is not None, "inspect a model and pick a GPU first"
+        knobs = Knobs(targets=self.get("adapter.target_modules"), seq_len=int(self.get("data.max_length")))
+        return recommend(
+            self.spec, self.inspection, self.gpu, knobs, usable_bytes=self.usable_bytes, tokens=self.tokens
+        )
+
+    def apply(self, plan: Plan) -> None:
+        """Take a plan's configuration into the draft."""
+        s = plan.best.setup
+        self.set("adapter.type", s.adapter)
+        self.set("adapter.r", s.rank)
+        self.set("train.per_device_train_batch_size", s.batch_size)
+        self.set("train.gradient_accumulation_steps", plan.best.grad_accum)
+        self.set("train.gradient_checkpointing", s.gradient_checkpointing)
+        self.set("train.optim", s.optimizer)
+
+    def fits(self) -> bool | None:
+        memory, budget = self.memory(), self.budget_bytes
+        return None if memory is None or budget is None else memory.total <= budget
+
+    def headless_command(self, path: str) -> str:
+        return shlex.join(["ftwiz", "train", path, "--headless"])
+
+
+def gib(n: float | None) -> str:
+    """Memory for people: GiB, or MiB below one GiB (a tiny model's terms would all read 0.0 GiB)."""
+    if n is None:
+        return "–"
+    return f"{n / GIB:.1f} GiB" if n >= GIB / 2 else f"{n / 2**20:.0f} MiB"

@@ -1,0 +1,108 @@
+"""What each wizard field means and costs: a one-line hint under the form, and a longer text (F1 / ?) with the
+current model's numbers. Pure text: no textual import, so it is tested like any other function.
+"""
+
+from __future__ import annotations
+
+from ftwiz.config.draft import Draft, gib
+
+SHORT: dict[str, str] = {
+    "gpus": "Which GPUs this run uses (hardware.gpus). Space toggles.",
+    "plan_gpu": "No GPU here: the card to plan for (what you would rent).",
+    "model": "A hub id (Qwen/Qwen2.5-0.5B-Instruct), a local folder, or ftwiz:tiny-demo/model. Enter inspects it.",
+    "targets": "Which linear layers get LoRA adapters: more layers, more capacity, more memory.",
+    "custom_targets": "Module names, comma-separated (e.g. q_proj,v_proj).",
+    "data": "A .jsonl/.json/.csv/.parquet/.txt file, folder or glob, or a hub dataset. Enter checks it.",
+    "format": "How rows are read; auto detects it from the keys.",
+    "on_error": "stop: bad rows stop the run. skip: bad rows are dropped and counted.",
+    "method": "sft: answers to prompts. cpt: continued pretraining on raw text. dpo: preference pairs (planned).",
+    "adapter": "full trains every weight; LoRA trains small adapters; QLoRA does so on a 4-bit base.",
+    "r": "LoRA rank: the adapters' width. Barely changes memory or speed; 16 is the common default.",
+    "lora_alpha": "Scales the adapters' update (alpha / r); 2 x r is common.",
+    "lora_dropout": "Dropout on the adapters' input; 0.05 is common, 0 is faster.",
+    "batch": "Sequences per GPU per forward pass: the biggest memory knob after the model itself.",
+    "accum": "Micro-batches per optimizer step: a larger effective batch with no extra memory.",
+    "max_length": "Tokens per sequence; longer rows are truncated. Activations grow with it.",
+    "checkpointing": "Recompute activations in the backward pass: far less memory, ~33% slower steps.",
+    "lr": "Learning rate: 2e-4 is typical for LoRA, 1e-5 to 2e-5 for full fine-tuning.",
+    "epochs": "Passes over the data (max_steps, when set, wins).",
+    "save_path": "Where the YAML is written; `ftwiz train FILE --headless` runs it again.",
+}
+
+
+def long_help(key: str, draft: Draft) -> str:
+    """The longer explanation, with this model's numbers where they exist."""
+    memory = draft.memory()
+    trainable = memory.trainable_params if memory else None
+    params = draft.inspection["params_total"] if draft.inspection else None
+    texts = {
+        "r": (
+            "LoRA freezes a weight W and learns W + (alpha/r)·B·A, with A of shape r x in and B of shape out x r. "
+            "Each targeted layer adds r x (in + out) parameters, so the adapter grows linearly with r; its memory "
+            "(weights, gradients and optimizer states) is small next to the frozen model's."
+            + (
+                f"\n\nThis model at r={draft.get('adapter.r')}: {trainable:,} trainable parameters "
+                f"({100 * trainable / params:.2f}% of {params:,}); adapter + gradients + optimizer "
+                f"{gib(memory.trainable + memory.gradients + memory.optimizer)}."
+                if memory and params
+                else ""
+            )
+        ),
+        "lora_alpha": (
+            "The update is scaled by alpha / r: with alpha = 2r the scale is 2 whatever the rank, so you can change r "
+            "without retuning the learning rate. use_rslora scales by alpha / sqrt(r) instead, which keeps high "
+            "ranks effective."
+        ),
+        "lora_dropout": (
+            "Dropout on the adapter's input during training. It regularises small datasets; it also costs one copy "
+            "of each targeted layer's input activations, so 0 saves memory on long sequences."
+        ),
+        "targets": (
+            "attention_qv: the query and value projections (the original LoRA paper). attention: all four attention "
+            "projections. all_linear: attention and MLP layers (QLoRA paper's choice: best quality, ~3x the "
+            "adapter parameters of attention_qv). ftwiz resolves the set to this model's module names."
+            + (
+                "\n\nThis model: "
+                + ", ".join(f"{k} {v:,}" for k, v in draft.inspection["trainable_params"].items())
+                + f" trainable parameters at r={draft.inspection['rank']}."
+                if draft.inspection
+                else ""
+            )
+        ),
+        "adapter": (
+            "full: every weight trains; the optimizer holds two fp32 moments per parameter (~16 bytes a parameter "
+            "with mixed precision). LoRA: the 16-bit base is frozen (2 bytes a parameter) and only adapters train. "
+            "QLoRA: the base is stored in 4-bit NF4 (~0.5 bytes a parameter, plus scales; double quantization "
+            "quantizes the scales too, saving ~0.4 bits a parameter), dequantized layer by layer in the forward "
+            "pass: about 3-4x less weight memory than LoRA, 20-40% slower steps."
+            + (f"\n\nThis model has {params:,} parameters: ~{gib(params * 2)} of bf16 weights." if params else "")
+        ),
+        "checkpointing": (
+            "Without it, every layer's activations are kept for the backward pass; with it, only each layer's "
+            "input is kept and the rest recomputed, at the price of a second forward pass (~33% more time)."
+            + (f"\n\nNow: activations {gib(memory.activations)}." if memory else "")
+        ),
+        "batch": (
+            "Activations and logits grow linearly with micro-batch x sequence length. The effective batch is "
+            "micro-batch x accumulation x GPUs; the optimizer sees only that."
+            + (f"\n\nNow: activations {gib(memory.activations)}, logits {gib(memory.logits)}." if memory else "")
+        ),
+        "max_length": (
+            "Rows longer than this are truncated (counted by the data check); shorter ones are padded per batch, or "
+            "packed together with data.packing. The logits take micro-batch x length x vocabulary x 6 bytes at "
+            "the loss, which dominates for 128k-vocabulary models."
+        ),
+        "packing": (
+            "Packing puts several rows into one max_length sequence with no padding (TRL's best-fit decreasing "
+            "packing keeps them apart with position ids), so no compute is spent on padding tokens."
+        ),
+        "nf4": (
+            "NF4 (4-bit NormalFloat) places its 16 levels at the quantiles of a normal distribution, which is how "
+            "trained weights are distributed; FP4 spaces them like a float. NF4 loses less quality at the same size."
+        ),
+        "padding_side": (
+            "Training pads on the right (the answer's tokens stay aligned with their labels); generation pads on "
+            "the left, so every prompt in a batch ends where the new tokens begin. ftwiz sets both."
+        ),
+    }
+    return texts.get(key) or SHORT.get(key, "")

@@ -1,0 +1,126 @@
+"""What every wizard step shares: the step bar, the one-line field help, Back/Next, the help panel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Markdown, Static
+
+from ftwiz.tui.help import SHORT, long_help
+
+if TYPE_CHECKING:
+    from ftwiz.config.draft import Draft
+    from ftwiz.tui.wizard import WizardApp
+
+STEP_NAMES = ("Hardware", "Model", "Data", "Method", "Review", "Launch")
+
+
+class HelpPanel(ModalScreen[None]):
+    """The longer explanation of the focused field (F1 or ?), with the current model's numbers."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self._title, self._text = title, text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-panel"):
+            yield Markdown(f"## {self._title}\n\n{self._text}")
+            yield Button("Close", id="close-help", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss()
+
+
+class StepScreen(Screen[None]):
+    """A wizard step. Subclasses give `step`, `body()`, and `complete()` (None when Next may go on)."""
+
+    step: ClassVar[int] = 0
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "next", "Next"),
+        Binding("ctrl+b", "back", "Back"),
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def draft(self) -> Draft:
+        return self.wizard.draft
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._step_bar(), id="steps")
+        with VerticalScroll(id="body"):
+            yield from self.body()
+        yield Static("", id="field-help")
+        with Horizontal(id="nav"):
+            yield Button("Back", id="back", disabled=self.step == 0, compact=True)
+            yield Button(self.next_label(), id="next", variant="primary", compact=True)
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def next_label(self) -> str:
+        return "Next"
+
+    def complete(self) -> str | None:
+        """None when this step's part of the draft is complete; otherwise what is missing."""
+        return None
+
+    def _step_bar(self) -> Text:
+        text = Text(" ")
+        for i, name in enumerate(STEP_NAMES):
+            style = "bold reverse" if i == self.step else ("" if i < self.step else "dim")
+            text.append(f" {i + 1} {name} ", style=style)
+            if i < len(STEP_NAMES) - 1:
+                text.append("›", style="dim")
+        return text
+
+    # -- navigation -------------------------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "next":
+            event.stop()
+            self.action_next()
+        elif event.button.id == "back":
+            event.stop()
+            self.action_back()
+
+    def action_next(self) -> None:
+        missing = self.complete()
+        if missing:
+            self.notify(missing, title="Not yet", severity="warning")
+            return
+        self.wizard.goto(self.step + 1)
+
+    def action_back(self) -> None:
+        if self.step > 0:
+            self.wizard.goto(self.step - 1)
+
+    # -- help -------------------------------------------------------------------------------------------------
+    def _help_key(self, widget: Widget | None) -> str | None:
+        while widget is not None:
+            if widget.id and widget.id in SHORT:
+                return widget.id
+            widget = widget.parent if isinstance(widget.parent, Widget) else None
+        return None
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        key = self._help_key(self.focused)
+        self.query_one("#field-help", Static).update(Text(f" {SHORT[key]}  (F1: more)", style="italic") if key else "")
+
+    def action_help(self) -> None:
+        key = self._help_key(self.focused) or "adapter"
+        self.app.push_screen(HelpPanel(key.replace("_", " "), long_help(key, self.draft)))

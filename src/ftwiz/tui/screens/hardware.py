@@ -1,0 +1,143 @@
+"""Step 1: the GPUs this machine has (or the one to plan for), and whether the software stack works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Select, SelectionList, Static
+
+from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice, GpuType, match_catalog
+from ftwiz.hardware.probe import Hardware, probe_hardware
+from ftwiz.tui.screens.base import StepScreen
+
+DEFAULT_PLAN_GPU = "a100-80gb"
+
+
+class HardwareScreen(StepScreen):
+    step = 0
+
+    def body(self) -> ComposeResult:
+        yield Static("Probing the GPUs…", id="hw-summary")
+        yield DataTable(id="hw-table", cursor_type="none", show_cursor=False)
+        yield SelectionList[int](id="gpus", compact=True)
+        options = [(f"{g.name} ({g.memory_gib:.0f} GiB)", key) for key, g in CATALOG.items()]
+        yield Select(options, id="plan_gpu", value=DEFAULT_PLAN_GPU, allow_blank=False, prompt="Plan for", compact=True)
+        yield Static("", id="doctor")
+
+    def on_mount(self) -> None:
+        self.query_one("#gpus").display = False
+        self.query_one("#plan_gpu").display = False
+        self.query_one("#hw-table").display = False
+        self._probe()
+        self._doctor()
+
+    @work(thread=True, exclusive=True, group="probe")
+    def _probe(self) -> None:
+        hardware = self.wizard.hardware or probe_hardware(self.wizard.runs_dir, self.wizard.probe)
+        self.app.call_from_thread(self._show, hardware)
+
+    def _show(self, hw: Hardware) -> None:
+        self.wizard.hardware = hw
+        summary = self.query_one("#hw-summary", Static)
+        ram = f"{hw.host_ram_bytes / GIB:.0f} GiB RAM" if hw.host_ram_bytes else "RAM unknown"
+        disk = f"{hw.disk_free_bytes / GIB:.0f} GiB free disk" if hw.disk_free_bytes else ""
+        host = f"{hw.cpu_count or '?'} CPUs, {ram}, {disk}".rstrip(", ")
+        if not hw.has_gpu:
+            summary.update(
+                Text.assemble(
+                    (f"{hw.no_gpu_reason or 'No NVIDIA GPU'}. ", "yellow"),
+                    host,
+                    "\nPlan for the card you would rent; training here runs on the CPU.",
+                )
+            )
+            select = self.query_one("#plan_gpu", Select)
+            select.display = True
+            self._plan_for(str(select.value))
+            return
+        driver = f"driver {hw.driver_version}, CUDA {hw.cuda_version}" if hw.driver_version else ""
+        summary.update(f"{len(hw.gpus)} GPU(s), {driver}; {host}")
+        table = self.query_one("#hw-table", DataTable)
+        table.display = True
+        table.clear(columns=True)
+        table.add_columns("#", "GPU", "free / total", "bf16", "other processes")
+        for g in hw.gpus:
+            others = ", ".join(f"{p.name or p.pid} {p.used_bytes / GIB:.1f} GiB" for p in g.processes) or "none"
+            table.add_row(
+                str(g.index),
+                g.name,
+                f"{g.free_bytes / GIB:.1f} / {g.total_bytes / GIB:.1f} GiB",
+                "yes" if g.bf16 else "no (fp16)",
+                others,
+            )
+        chosen = self.draft.get("hardware.gpus")
+        selection = self.query_one("#gpus", SelectionList)
+        selection.clear_options()
+        selection.add_options(
+            [(f"use GPU {g.index}: {g.name}", g.index, chosen is None or g.index in chosen) for g in hw.gpus]
+        )
+        selection.display = True
+        self._use_local()
+
+    def _use_local(self) -> None:
+        hw = self.wizard.hardware
+        assert hw is not None and hw.has_gpu
+        selected = self.query_one("#gpus", SelectionList).selected or [g.index for g in hw.gpus]
+        gpus = [g for g in hw.gpus if g.index in selected]
+        first = gpus[0]
+        known = match_catalog(first.name)
+        card = GpuType(
+            first.name,
+            first.total_bytes,
+            known.tflops if known else 100.0,
+            known.bandwidth_gbs if known else 0.0,
+            known.price_per_hour if known else None,
+            first.bf16,
+        )
+        self.draft.gpu = GpuChoice(card, len(gpus))
+        self.draft.usable_bytes = min(g.free_bytes for g in gpus)
+        all_gpus = len(selected) == len(hw.gpus)
+        self.draft.set("hardware.gpus", None if all_gpus else sorted(selected))
+
+    def _plan_for(self, key: str) -> None:
+        self.draft.gpu = GpuChoice(CATALOG[key])
+        self.draft.usable_bytes = None
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+        if self.wizard.hardware is not None and self.wizard.hardware.has_gpu:
+            self._use_local()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "plan_gpu" and event.value != Select.BLANK:
+            self._plan_for(str(event.value))
+
+    @work(thread=True, exclusive=True, group="doctor")
+    def _doctor(self) -> None:
+        try:
+            from ftwiz.doctor import diagnose, gather_facts
+        except ImportError:  # the doctor is optional in a core install
+            return
+        checks = diagnose(gather_facts(self.wizard.runs_dir))
+        self.app.call_from_thread(self._show_doctor, checks)
+
+    def _show_doctor(self, checks: list[Any]) -> None:
+        problems = [c for c in checks if c.status in ("warn", "fail")]
+        text = Text("Environment: ", style="bold")
+        if not problems:
+            text.append(f"{len(checks)} checks, no problems (ftwiz doctor for details)", style="green")
+        for c in problems:
+            style = "red" if c.status == "fail" else "yellow"
+            text.append(f"\n {'✗' if c.status == 'fail' else '!'} {c.name}: {c.detail}", style=style)
+            if c.fix:
+                text.append(f"\n   fix: {c.fix}", style="dim")
+        self.query_one("#doctor", Static).update(text)
+
+    def complete(self) -> str | None:
+        if self.draft.gpu is None:
+            return "Still probing the hardware."
+        hw = self.wizard.hardware
+        if hw is not None and hw.has_gpu and not self.query_one("#gpus", SelectionList).selected:
+            return "Select at least one GPU."
+        return None

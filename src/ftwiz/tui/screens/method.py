@@ -1,0 +1,165 @@
+"""Step 4: the method and its knobs, with a live memory bar from the estimator (red when it does not fit) and a
+Recommend action that fills in the planner's choice with its reasons."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+
+from ftwiz.config.draft import gib
+from ftwiz.errors import FtwizError
+from ftwiz.tui.screens.base import StepScreen
+from ftwiz.views import TERM_STYLE, memory_bar
+
+# field id -> (draft key, type, label)
+FIELDS: dict[str, tuple[str, type, str]] = {
+    "r": ("adapter.r", int, "LoRA rank r"),
+    "lora_alpha": ("adapter.lora_alpha", float, "lora_alpha"),
+    "lora_dropout": ("adapter.lora_dropout", float, "lora_dropout"),
+    "batch": ("train.per_device_train_batch_size", int, "micro-batch"),
+    "accum": ("train.gradient_accumulation_steps", int, "accumulation"),
+    "max_length": ("data.max_length", int, "sequence length"),
+    "lr": ("train.learning_rate", float, "learning rate"),
+    "epochs": ("train.num_train_epochs", float, "epochs"),
+}
+METHODS = [
+    ("SFT: answers to prompts", "sft"),
+    ("Continued pretraining (raw text)", "cpt"),
+    ("DPO: preference pairs (not yet supported)", "dpo"),
+]
+
+
+class MethodScreen(StepScreen):
+    step = 3
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "recommend", "Recommend")]
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="memory")
+        yield Select(METHODS, value=self.draft.get("method"), allow_blank=False, id="method", compact=True)
+        with RadioSet(id="adapter", compact=True):
+            for kind in ("full", "lora", "qlora"):
+                yield RadioButton(kind, value=self.draft.get("adapter.type") == kind, id=f"a-{kind}")
+        with Grid(id="knobs"):
+            for field_id, (key, kind, label) in FIELDS.items():
+                yield Label(label)
+                yield Input(
+                    str(self.draft.get(key)), id=field_id, type="integer" if kind is int else "number", compact=True
+                )
+        yield Checkbox(
+            "gradient checkpointing",
+            bool(self.draft.get("train.gradient_checkpointing")),
+            id="checkpointing",
+            compact=True,
+        )
+        with Horizontal(classes="row"):
+            yield Button("Recommend (ctrl+r)", id="recommend", compact=True)
+        yield Static("", id="reasons")
+
+    def on_mount(self) -> None:
+        self._lora_fields()
+        self._refresh()
+        self.query_one("#method", Select).focus()
+
+    def _lora_fields(self) -> None:
+        full = self.draft.get("adapter.type") == "full"
+        for field_id in ("r", "lora_alpha", "lora_dropout"):
+            self.query_one(f"#{field_id}", Input).disabled = full
+
+    @on(Select.Changed, "#method")
+    def _method(self, event: Select.Changed) -> None:
+        self.draft.set("method", event.value)
+
+    @on(RadioSet.Changed, "#adapter")
+    def _adapter(self, event: RadioSet.Changed) -> None:
+        self.draft.set("adapter.type", (event.pressed.id or "a-lora").removeprefix("a-"))
+        if self.draft.get("adapter.type") == "qlora" and self.draft.get("train.optim") == "adamw_torch":
+            self.draft.set("train.optim", "paged_adamw_8bit")  # QLoRA's usual optimizer: its states in 8-bit
+        self._lora_fields()
+        self._refresh()
+
+    @on(Input.Changed)
+    def _knob(self, event: Input.Changed) -> None:
+        if event.input.id not in FIELDS:
+            return
+        key, kind, _ = FIELDS[event.input.id]
+        try:
+            value = kind(event.value)
+        except ValueError:
+            return  # half-typed; the review step validates
+        if value <= 0 and key != "adapter.lora_dropout":
+            return
+        self.draft.set(key, int(value) if kind is int else value)
+        self._refresh()
+
+    @on(Checkbox.Changed, "#checkpointing")
+    def _checkpointing(self, event: Checkbox.Changed) -> None:
+        self.draft.set("train.gradient_checkpointing", event.value)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        memory, budget = self.draft.memory(), self.draft.budget_bytes
+        widget = self.query_one("#memory", Static)
+        if memory is None or budget is None:
+            widget.update(Text("Inspect a model (step 2) to see the memory estimate.", style="dim"))
+            return
+        fits = memory.total <= budget
+        head = Text.assemble(
+            ("Memory ", "bold"),
+            (f"{gib(memory.total)}", "bold green" if fits else "bold red"),
+            f" of {gib(budget)} usable on {self.draft.gpu.label if self.draft.gpu else '?'}",
+            (" — fits" if fits else " — does NOT fit", "green" if fits else "bold red"),
+        )
+        legend = Text()
+        for term, size in memory.to_dict().items():
+            legend.append("■ ", style=TERM_STYLE[term])
+            legend.append(f"{term} {gib(size)}  ")
+        seconds, cost = self.draft.estimate()
+        eta = Text("")
+        if seconds is not None:
+            eta = Text(
+                f"about {seconds / 3600:.1f} h" if seconds >= 3600 else f"about {seconds / 60:.0f} min", style="dim"
+            )
+            if cost is not None:
+                eta.append(f", ~${cost:,.2f}", style="dim")
+        width = max(20, min(70, self.size.width - 6))
+        widget.update(Group(head, memory_bar(memory.to_dict(), budget, width=width), legend, eta))
+
+    def action_recommend(self) -> None:
+        if self.draft.inspection is None or self.draft.gpu is None:
+            self.notify("Pick the GPU (step 1) and inspect a model (step 2) first.", severity="warning")
+            return
+        plan = self.draft.recommend()
+        self.draft.apply(plan)
+        for field_id, (key, _, _) in FIELDS.items():
+            self.query_one(f"#{field_id}", Input).value = str(self.draft.get(key))
+        self.query_one(f"#a-{self.draft.get('adapter.type')}", RadioButton).value = True
+        self.query_one("#checkpointing", Checkbox).value = bool(self.draft.get("train.gradient_checkpointing"))
+        self._lora_fields()
+        self._refresh()
+        reasons = Text("Why:", style="bold")
+        for reason in plan.reasons:
+            reasons.append(f"\n • {reason}")
+        self.query_one("#reasons", Static).update(reasons)
+
+    @on(Button.Pressed, "#recommend")
+    def _recommend_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_recommend()
+
+    def complete(self) -> str | None:
+        if self.draft.get("method") == "dpo":
+            return "DPO is not supported yet: choose SFT or continued pretraining."
+        try:
+            self.draft.config()
+        except FtwizError as exc:
+            return str(exc)
+        if self.draft.fits() is False:
+            self.notify("The estimate does not fit the GPU: it may run out of memory.", severity="warning")
+        return None

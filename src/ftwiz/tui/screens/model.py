@@ -1,0 +1,138 @@
+"""Step 2: the model — id or path, validated and inspected (in a worker: no torch on the UI thread), and the
+LoRA target set with its trainable-parameter count."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Input, Label, RadioButton, RadioSet, Static
+
+from ftwiz.errors import FtwizError
+from ftwiz.tui.screens.base import StepScreen
+from ftwiz.views import human
+
+TARGET_SETS = ("attention_qv", "attention", "all_linear")
+
+
+class ModelScreen(StepScreen):
+    step = 1
+
+    def body(self) -> ComposeResult:
+        yield Label("Model (hub id, local folder, or ftwiz:tiny-demo/model)")
+        yield Input(self.draft.get("model.id"), placeholder="e.g. Qwen/Qwen2.5-0.5B-Instruct", id="model", compact=True)
+        yield Static("", id="model-status")
+        yield DataTable(id="groups", cursor_type="none", show_cursor=False)
+        yield Label("Target modules (adapter.target_modules)")
+        with RadioSet(id="targets", compact=True):
+            for name in (*TARGET_SETS, "custom"):
+                yield RadioButton(name, value=self._current_set() == name, id=f"t-{name}")
+        custom = self.draft.get("adapter.target_modules")
+        yield Input(
+            ",".join(custom) if isinstance(custom, list) else "",
+            placeholder="q_proj,v_proj",
+            id="custom_targets",
+            compact=True,
+        )
+
+    def _current_set(self) -> str:
+        targets = self.draft.get("adapter.target_modules")
+        return "custom" if isinstance(targets, list) else targets
+
+    def on_mount(self) -> None:
+        self.query_one("#groups").display = False
+        self.query_one("#custom_targets").display = self._current_set() == "custom"
+        if self.draft.inspection is not None:
+            self._show()
+        elif self.draft.get("model.id"):
+            self._inspect(self.draft.get("model.id"))
+        self.query_one("#model", Input).focus()
+
+    @on(Input.Submitted, "#model")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self._inspect(event.value.strip())
+
+    def _inspect(self, ref: str) -> None:
+        if not ref:
+            return
+        self.draft.set("model.id", ref)
+        self.draft.inspection = None
+        self.query_one("#model-status", Static).update(Text(f"Inspecting {ref}…", style="cyan"))
+        self._inspect_worker(ref, bool(self.draft.get("model.trust_remote_code")), int(self.draft.get("adapter.r")))
+
+    @work(thread=True, exclusive=True, group="inspect")
+    def _inspect_worker(self, ref: str, trust: bool, rank: int) -> None:
+        from ftwiz.models.inspect import inspect_reference
+
+        try:
+            inspection = inspect_reference(ref, rank=rank, trust_remote_code=trust, isolate=True)
+        except FtwizError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._inspected, ref, inspection)
+
+    def _failed(self, message: str) -> None:
+        self.query_one("#model-status", Static).update(Text(message, style="red"))
+
+    def _inspected(self, ref: str, inspection: dict) -> None:
+        if self.draft.get("model.id") != ref:  # the user typed another id meanwhile
+            return
+        self.draft.inspection = inspection
+        self._show()
+
+    def _show(self) -> None:
+        ins = self.draft.inspection
+        assert ins is not None
+        self.query_one("#model-status", Static).update(
+            Text.assemble(
+                (f"{ins['model_type']} ", "bold green"),
+                f"{human(ins['params_total'])} parameters, {ins['layers']} layers, hidden {ins['hidden_size']}, "
+                f"vocabulary {ins['vocab_size']:,}",
+            )
+        )
+        table = self.query_one("#groups", DataTable)
+        table.display = True
+        table.clear(columns=True)
+        table.add_columns("module", "count", "in → out", "params", "kind")
+        for g in ins["linear_groups"]:
+            table.add_row(
+                g["name"], str(g["count"]), f"{g['in_features']} → {g['out_features']}", human(g["params"]), g["kind"]
+            )
+        for name in TARGET_SETS:
+            count = ins["trainable_params"].get(name)
+            button = self.query_one(f"#t-{name}", RadioButton)
+            button.label = f"{name}: {human(count)} trainable at r={ins['rank']}" if count else name
+
+    @on(RadioSet.Changed, "#targets")
+    def _targets(self, event: RadioSet.Changed) -> None:
+        name = (event.pressed.id or "").removeprefix("t-")
+        custom = self.query_one("#custom_targets", Input)
+        custom.display = name == "custom"
+        if name == "custom":
+            self._custom(custom.value)
+        else:
+            self.draft.set("adapter.target_modules", name)
+
+    @on(Input.Changed, "#custom_targets")
+    def _custom_changed(self, event: Input.Changed) -> None:
+        if self.query_one("#t-custom", RadioButton).value:
+            self._custom(event.value)
+
+    def _custom(self, text: str) -> None:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if names:
+            self.draft.set("adapter.target_modules", names)
+
+    def complete(self) -> str | None:
+        typed = self.query_one("#model", Input).value.strip()
+        if not typed:
+            return "Enter a model id or path."
+        if typed != self.draft.get("model.id") or self.draft.inspection is None:
+            if typed != self.draft.get("model.id"):
+                self._inspect(typed)
+            return "Inspecting the model: Next when its table appears."
+        if self.query_one("#t-custom", RadioButton).value and not isinstance(
+            self.draft.get("adapter.target_modules"), list
+        ):
+            return "Give the custom target module names."
+        return None
