@@ -142,10 +142,14 @@ class Draft:
         return seconds, (seconds / 3600 * price if price is not None else None)
 
     def recommend(self) -> Plan:
-        """The planner's choice for this model, GPU and data, keeping the target modules and the sequence length
-        the user chose (the data step sets it from the rows' lengths)."""
+        """The planner's choice for this model, GPU and data. It keeps what is the user's to decide for quality —
+        target modules, rank, the sequence length the data step set — and chooses what decides fit and speed."""
         assert self.inspection is not None and self.gpu is not None, "inspect a model and pick a GPU first"
-        knobs = Knobs(targets=self.get("adapter.target_modules"), seq_len=int(self.get("data.max_length")))
+        knobs = Knobs(
+            targets=self.get("adapter.target_modules"),
+            rank=int(self.get("adapter.r")),
+            seq_len=int(self.get("data.max_length")),
+        )
         return recommend(
             self.spec, self.inspection, self.gpu, knobs, usable_bytes=self.usable_bytes, tokens=self.tokens
         )

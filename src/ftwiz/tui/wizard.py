@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,16 @@ class WizardApp(App[int]):
         start: int = 0,
         config_path: str = DEFAULT_CONFIG_PATH,
         monitor: bool = True,
+        hardware: Hardware | None = None,
+        doctor: Callable[[], list[Any]] | None = None,
     ) -> None:
         super().__init__()
         self.draft = draft or Draft()
         self.probe = probe
         self.runs_dir = runs_dir
-        self.hardware: Hardware | None = None
+        self.hardware: Hardware | None = hardware
+        self.doctor = doctor or run_doctor
+        self.doctor_checks: list[Any] | None = None
         self.data_report: tuple[tuple[str, str, str], Report, list[dict[str, Any]]] | None = None
         self.config_path = config_path
         self.saved = False
@@ -88,7 +92,7 @@ class WizardApp(App[int]):
         from ftwiz.hardware.probe import probe_hardware
 
         def work() -> None:
-            hardware = probe_hardware(self.runs_dir, self.probe)
+            hardware = self.hardware or probe_hardware(self.runs_dir, self.probe)
             if self.draft.gpu is None and not hardware.has_gpu:
                 self.draft.gpu = GpuChoice(CATALOG["a100-80gb"])
             self.hardware = hardware
@@ -100,8 +104,13 @@ class WizardApp(App[int]):
                     self.draft.inspection = inspect_reference(
                         self.draft.get("model.id"), rank=int(self.draft.get("adapter.r")), isolate=True
                     )
+            self.call_from_thread(self._learned)
 
         self.run_worker(work, thread=True, group="prefetch")
+
+    def _learned(self) -> None:
+        if isinstance(self.screen, StepScreen):
+            self.screen.draft_updated()
 
     def launched(self, run: RunDir) -> None:
         """The worker started: hand over to the monitor; leaving it ends the wizard (the run goes on)."""
@@ -121,6 +130,13 @@ class WizardApp(App[int]):
             yield SystemCommand("Recommend", "Fill in the planner's choice, with reasons", screen.action_recommend)
         if isinstance(screen, ReviewScreen):
             yield SystemCommand("Save config", "Write the YAML", screen.action_save)
+
+
+def run_doctor() -> list[Any]:
+    """The environment doctor's checks (imports torch and bitsandbytes: a worker thread calls this)."""
+    from ftwiz.doctor import diagnose, gather_facts
+
+    return diagnose(gather_facts())
 
 
 def quiet_libraries(log_path: Path) -> None:

@@ -80,6 +80,9 @@ class StepScreen(Screen[None]):
         """None when this step's part of the draft is complete; otherwise what is missing."""
         return None
 
+    def draft_updated(self) -> None:
+        """The app learned something in the background (hardware, the model's inspection): show it."""
+
     def _step_bar(self) -> Text:
         text = Text(" ")
         for i, name in enumerate(STEP_NAMES):

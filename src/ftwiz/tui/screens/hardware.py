@@ -78,6 +78,7 @@ class HardwareScreen(StepScreen):
         selection.add_options(
             [(f"use GPU {g.index}: {g.name}", g.index, chosen is None or g.index in chosen) for g in hw.gpus]
         )
+        selection.highlighted = 0  # Space toggles at once, no arrow key needed first
         selection.display = True
         self._use_local()
 
@@ -115,12 +116,12 @@ class HardwareScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="doctor")
     def _doctor(self) -> None:
-        try:
-            from ftwiz.doctor import diagnose, gather_facts
-        except ImportError:  # the doctor is optional in a core install
-            return
-        checks = diagnose(gather_facts(self.wizard.runs_dir))
-        self.app.call_from_thread(self._show_doctor, checks)
+        if self.wizard.doctor_checks is None:
+            self.app.call_from_thread(
+                self.query_one("#doctor", Static).update, Text("Checking the environment…", style="dim")
+            )
+            self.wizard.doctor_checks = self.wizard.doctor()
+        self.app.call_from_thread(self._show_doctor, self.wizard.doctor_checks)
 
     def _show_doctor(self, checks: list[Any]) -> None:
         problems = [c for c in checks if c.status in ("warn", "fail")]

@@ -103,6 +103,9 @@ class MethodScreen(StepScreen):
         self.draft.set("train.gradient_checkpointing", event.value)
         self._refresh()
 
+    def draft_updated(self) -> None:
+        self._refresh()
+
     def _refresh(self) -> None:
         memory, budget = self.draft.memory(), self.draft.budget_bytes
         widget = self.query_one("#memory", Static)

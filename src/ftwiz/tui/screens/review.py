@@ -24,14 +24,17 @@ class ReviewScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         yield Static("", id="estimate")
-        yield Static("", id="yaml")
+        yield Static("", id="command")
         yield Label("Save as")
         with Horizontal(classes="row"):
             yield Input(self.wizard.config_path, id="save_path", compact=True)
             yield Button("Save (ctrl+s)", id="save", compact=True)
-        yield Static("", id="command")
+        yield Static("", id="yaml")
 
     def on_mount(self) -> None:
+        self.draft_updated()
+
+    def draft_updated(self) -> None:
         try:
             text = self.draft.yaml()
         except FtwizError as exc:

@@ -1,0 +1,161 @@
+"""The wizard driven with the keyboard through Pilot: every step, the saved config, the launch, the help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from runfolders import screen_text
+from wizard_kit import DATA, MODEL, ONE_GPU, demo_draft, wizard
+
+from ftwiz.config.presets import load_config_file
+from ftwiz.runs.store import read_status, request_stop
+from ftwiz.tui.screens.data import DataScreen
+from ftwiz.tui.screens.hardware import HardwareScreen
+from ftwiz.tui.screens.launch import LaunchScreen
+from ftwiz.tui.screens.method import MethodScreen
+from ftwiz.tui.screens.model import ModelScreen
+from ftwiz.tui.screens.review import ReviewScreen
+
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _inspection_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FTWIZ_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ftwiz-cache"))
+
+
+async def settle(pilot) -> None:
+    """Let the step's workers (inspection, data scan, preview) finish and the screen refresh."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_into(pilot, selector: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(selector)
+    widget.focus()
+    widget.value = ""
+    await pilot.press(*text)
+
+
+async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = wizard()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, HardwareScreen)
+        assert app.draft.gpu is not None and app.draft.gpu.gpu.name == "A100-80GB"  # nothing local: plan for one
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ModelScreen)
+        await pilot.press("ctrl+n")  # nothing typed yet: stays, says why
+        assert isinstance(app.screen, ModelScreen)
+        await type_into(pilot, "#model", MODEL)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.draft.inspection is not None and app.draft.inspection["model_type"] == "llama"
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, DataScreen)
+        await type_into(pilot, "#data", DATA)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.data_report is not None and app.data_report[1].valid_rows == 2000
+        await pilot.click("#use-length")
+        assert app.draft.get("data.max_length") == 64
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, MethodScreen)
+        await type_into(pilot, "#r", "8")
+        assert app.draft.get("adapter.r") == 8
+        await pilot.press("ctrl+r")  # Recommend: fills the knobs, says why
+        assert "Why:" in screen_text(app) and "peak" in screen_text(app)
+        app.draft.set("train.max_steps", 3)  # keep the launched run short (no field for it on this screen)
+        app.draft.set("output.runs_dir", str(tmp_path / "runs"))
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ReviewScreen)
+        await type_into(pilot, "#save_path", str(tmp_path / "mine.yaml"))
+        await pilot.press("ctrl+n")  # saves, then goes on
+        assert isinstance(app.screen, LaunchScreen)
+        saved = load_config_file(tmp_path / "mine.yaml")
+        assert (saved.model.id, saved.data.path, saved.adapter.r, saved.data.max_length) == (MODEL, DATA, 8, 64)
+        await pilot.press("enter")  # Launch
+        await settle(pilot)
+    run = app.launched_run
+    assert run is not None and run.path.parent == tmp_path / "runs"
+    assert yaml.safe_load(run.config.read_text())["adapter"]["r"] == 8
+    assert "ftwiz train" in run.command.read_text() and "mine.yaml" in run.command.read_text()
+    request_stop(run)  # not this test's business to train it through
+    assert read_status(run)["state"] in ("queued", "loading", "running", "stopped", "completed")
+
+
+async def test_a_preset_opens_pre_filled_and_a_config_file_at_review(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = wizard(demo_draft(), start=4, config_path="tiny.yaml")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        assert "ftwiz train tiny.yaml --headless" in screen_text(app)
+        await pilot.press("ctrl+s")
+        assert (tmp_path / "tiny.yaml").is_file()
+        await pilot.press("ctrl+b")
+        assert isinstance(app.screen, MethodScreen)
+
+
+async def test_local_gpus_are_listed_and_chosen(tmp_path: Path):
+    app = wizard(hardware=ONE_GPU)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert app.draft.gpu.gpu.name == "NVIDIA L4" and app.draft.usable_bytes == 22 * 1024**3
+        assert "NVIDIA L4" in str(app.screen.query_one("#hw-table").get_row_at(0))
+        app.screen.query_one("#gpus").focus()
+        await pilot.press("space")  # deselect GPU 0: Next refuses
+        assert app.screen.query_one("#gpus").selected == []
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, HardwareScreen)
+
+
+async def test_the_memory_bar_follows_every_change_and_turns_red(tmp_path: Path):
+    app = wizard(demo_draft(), start=3)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert "— fits" in screen_text(app)
+        app.draft.gpu = app.draft.gpu.__class__(app.draft.gpu.gpu.__class__("tiny", 256 * 1024**2, 1.0, 1.0, None))
+        await type_into(pilot, "#batch", "64")
+        assert "does NOT fit" in screen_text(app)
+
+
+async def test_help_explains_the_focused_field_with_this_models_numbers(tmp_path: Path):
+    app = wizard(demo_draft(), start=3)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#r").focus()
+        await pilot.pause()
+        assert "LoRA rank: the adapters' width" in screen_text(app)
+        await pilot.press("f1")
+        text = app.screen.query_one("Markdown").source
+        assert "trainable parameters" in text and "r x (in + out)" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MethodScreen)
+
+
+async def test_data_problems_block_next_until_skip_is_chosen(tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{oops\n')
+    draft = demo_draft()
+    draft.set("data.path", str(bad))
+    app = wizard(draft, start=2)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert "1 problem(s)" in screen_text(app) and "line 2: malformed JSON" in screen_text(app)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, DataScreen)
+        app.screen.query_one("#on_error").value = "skip"
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, MethodScreen)
