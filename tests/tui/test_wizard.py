@@ -18,7 +18,6 @@ from ftwiz.tui.screens.method import MethodScreen
 from ftwiz.tui.screens.model import ModelScreen
 from ftwiz.tui.screens.review import ReviewScreen
 
-
 pytestmark = pytest.mark.anyio
 
 

@@ -48,3 +48,11 @@ def test_module_imports_without_heavy_dependencies(module):
     code = f"import sys, {module}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"importing {module} pulled in {out}"
+
+
+@pytest.mark.parametrize("module", ["ftwiz.tui.wizard", "ftwiz.tui.monitor"])
+def test_the_tui_starts_without_torch_or_transformers(module):
+    """The first screen draws at once: the ML stack is imported only in worker threads, when a step needs it."""
+    code = f"import sys, {module}; print(','.join(m for m in {HEAVY[:-1]!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"importing {module} pulled in {out}"

@@ -106,3 +106,24 @@ def long_help(key: str, draft: Draft) -> str:
         ),
     }
     return texts.get(key) or SHORT.get(key, "")
+
+
+GLOSSARY = {
+    "r": "LoRA rank r",
+    "lora_alpha": "lora_alpha",
+    "lora_dropout": "lora_dropout",
+    "targets": "Target modules",
+    "adapter": "Full, LoRA, QLoRA (and double quantization)",
+    "nf4": "NF4",
+    "checkpointing": "Gradient checkpointing",
+    "batch": "Micro-batch and accumulation",
+    "max_length": "Sequence length",
+    "packing": "Packing",
+    "padding_side": "Padding side",
+}
+
+
+def help_markdown(key: str, draft: Draft) -> str:
+    """The focused field's explanation first, then every other topic: one scrollable page (F1)."""
+    keys = [key] + [k for k in GLOSSARY if k != key]
+    return "\n\n".join(f"## {GLOSSARY.get(k, k.replace('_', ' '))}\n\n{long_help(k, draft)}" for k in keys)

@@ -109,8 +109,9 @@ class WizardApp(App[int]):
         self.run_worker(work, thread=True, group="prefetch")
 
     def _learned(self) -> None:
-        if isinstance(self.screen, StepScreen):
-            self.screen.draft_updated()
+        screen = self.screen
+        if isinstance(screen, StepScreen) and screen.is_mounted:  # not yet mounted: its on_mount shows it anyway
+            screen.call_after_refresh(screen.draft_updated)
 
     def launched(self, run: RunDir) -> None:
         """The worker started: hand over to the monitor; leaving it ends the wizard (the run goes on)."""

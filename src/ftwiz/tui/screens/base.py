@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Markdown, Static
 
-from ftwiz.tui.help import SHORT, long_help
+from ftwiz.tui.help import SHORT, help_markdown
 
 if TYPE_CHECKING:
     from ftwiz.config.draft import Draft
@@ -27,13 +27,13 @@ class HelpPanel(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close")]
 
-    def __init__(self, title: str, text: str) -> None:
+    def __init__(self, markdown: str) -> None:
         super().__init__()
-        self._title, self._text = title, text
+        self._markdown = markdown
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-panel"):
-            yield Markdown(f"## {self._title}\n\n{self._text}")
+            yield Markdown(self._markdown)
             yield Button("Close", id="close-help", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -126,4 +126,4 @@ class StepScreen(Screen[None]):
 
     def action_help(self) -> None:
         key = self._help_key(self.focused) or "adapter"
-        self.app.push_screen(HelpPanel(key.replace("_", " "), long_help(key, self.draft)))
+        self.app.push_screen(HelpPanel(help_markdown(key, self.draft)))

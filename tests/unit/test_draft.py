@@ -1,0 +1,71 @@
+"""The wizard's state without the wizard: the Draft is the RunConfig the headless path runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftwiz.config.draft import Draft, gib
+from ftwiz.config.presets import load_config
+from ftwiz.errors import ConfigError
+from ftwiz.hardware.gpus import parse_gpu
+from ftwiz.models.inspect import inspect_reference
+from ftwiz.tui.help import SHORT, long_help
+
+LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"  # in the offline catalog
+
+
+@pytest.fixture(scope="module")
+def llama8b() -> Draft:
+    draft = Draft.from_config(load_config("llama3-8b-qlora").config, "llama3-8b-qlora")
+    draft.inspection = inspect_reference(LLAMA8B, isolate=True)
+    draft.gpu = parse_gpu("L4")
+    return draft
+
+
+def test_an_empty_draft_says_what_is_missing():
+    draft = Draft()
+    with pytest.raises(ConfigError, match=r"model\.id"):
+        draft.config()
+    draft.set("model.id", "org/model")
+    draft.set("data.path", "chats.jsonl")
+    assert draft.config().adapter.type == "lora"  # RunConfig's defaults
+
+
+def test_choosing_qlora_sets_4_bit_and_back():
+    draft = Draft()
+    draft.set("adapter.type", "qlora")
+    assert draft.get("quant.bits") == 4
+    draft.set("adapter.type", "lora")
+    assert draft.get("quant.bits") == "none"
+
+
+def test_the_draft_of_a_preset_round_trips_to_the_same_yaml():
+    loaded = load_config("phi2-qlora").config
+    assert Draft.from_config(loaded).config() == loaded
+
+
+def test_memory_follows_the_knobs_and_recommend_fits_the_card(llama8b: Draft):
+    draft = Draft.from_config(llama8b.config())
+    draft.inspection, draft.gpu = llama8b.inspection, parse_gpu("L4")
+    base = draft.memory().total
+    draft.set("train.per_device_train_batch_size", 16)
+    assert draft.memory().total > base
+    assert draft.fits() is False
+    plan = draft.recommend()
+    draft.apply(plan)
+    assert draft.fits() is True and draft.get("adapter.r") == llama8b.get("adapter.r")  # the rank stays the user's
+    assert draft.memory().total == plan.best.memory.total
+    seconds, _cost = draft.estimate()
+    assert seconds is None or seconds > 0
+
+
+def test_headless_command_and_sizes():
+    assert Draft().headless_command("my run.yaml") == "ftwiz train 'my run.yaml' --headless"
+    assert gib(3 * 2**30) == "3.0 GiB" and gib(5 * 2**20) == "5 MiB" and gib(None) == "–"
+
+
+def test_every_field_has_a_hint_and_the_long_help_uses_this_models_numbers(llama8b: Draft):
+    assert all(text.strip() for text in SHORT.values())
+    assert "trainable parameters" in long_help("r", llama8b) and "8,030,261,248" in long_help("adapter", llama8b)
+    assert "NF4" in long_help("nf4", llama8b) and "left" in long_help("padding_side", llama8b)
+    assert long_help("accum", llama8b) == SHORT["accum"]  # no long text: the hint
