@@ -172,6 +172,13 @@ class Draft:
         return shlex.join(["ftwiz", "train", path, "--headless"])
 
 
+def about(seconds: float) -> str:
+    """A duration as people say it: about 45 s, about 12 min, about 2.5 h."""
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.0f} min" if seconds < 5400 else f"about {seconds / 3600:.1f} h"
+
+
 def gib(n: float | None) -> str:
     """Memory for people: GiB, or MiB below one GiB (a tiny model's terms would all read 0.0 GiB)."""
     if n is None:

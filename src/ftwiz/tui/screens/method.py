@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
-from ftwiz.config.draft import gib
+from ftwiz.config.draft import about, gib
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen
 from ftwiz.views import TERM_STYLE, memory_bar
@@ -126,9 +126,7 @@ class MethodScreen(StepScreen):
         seconds, cost = self.draft.estimate()
         eta = Text("")
         if seconds is not None:
-            eta = Text(
-                f"about {seconds / 3600:.1f} h" if seconds >= 3600 else f"about {seconds / 60:.0f} min", style="dim"
-            )
+            eta = Text(f"{about(seconds)} on {self.draft.gpu.label if self.draft.gpu else '?'}", style="dim")
             if cost is not None:
                 eta.append(f", ~${cost:,.2f}", style="dim")
         width = max(20, min(70, self.size.width - 6))

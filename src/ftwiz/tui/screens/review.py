@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
+from ftwiz.config.draft import about
 from ftwiz.errors import FtwizError
 from ftwiz.runs.store import write_text_atomic
 from ftwiz.tui.screens.base import StepScreen
@@ -47,7 +48,7 @@ class ReviewScreen(StepScreen):
         if memory is not None and budget is not None:
             parts.append(f"peak ~{memory.total / 2**30:.1f} GiB of {budget / 2**30:.1f} GiB usable")
         if seconds is not None:
-            parts.append(f"about {seconds / 60:,.0f} min" if seconds < 3600 else f"about {seconds / 3600:.1f} h")
+            parts.append(about(seconds))
         if cost is not None:
             parts.append(f"~${cost:,.2f} at {self.draft.gpu.gpu.name if self.draft.gpu else '?'} prices")
         self.query_one("#estimate", Static).update(Text("Estimate: " + ("; ".join(parts) or "unknown"), style="bold"))
