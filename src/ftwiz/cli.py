@@ -130,6 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--detach", action="store_true", help="start it and return at once")
     _runs_dir_option(resume)
 
+    chat = commands.add_parser("chat", help="talk to a run's trained model, tokens streamed")
+    chat.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    chat.add_argument("--prompt", metavar="TEXT", help="answer one prompt and exit (else: interactive)")
+    chat.add_argument("--system", metavar="TEXT", help="a system prompt")
+    chat.add_argument("--max-new-tokens", type=_positive_int, default=256, metavar="N")
+    chat.add_argument("--temperature", type=float, default=0.7, metavar="T")
+    chat.add_argument("--greedy", action="store_true", help="no sampling: the most likely token each time")
+    _runs_dir_option(chat)
+
+    merge = commands.add_parser("merge", help="fold a run's adapter into its base; save a plain transformers model")
+    merge.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    merge.add_argument("--out", metavar="DIR", help="where to save (default: RUN/merged)")
+    _runs_dir_option(merge)
+
+    push = commands.add_parser("push", help="upload a run's adapter (or merged model) with a model card")
+    push.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    push.add_argument("--repo", required=True, metavar="ID", help="the hub repository, e.g. you/my-adapter")
+    push.add_argument("--merged", action="store_true", help="upload RUN/merged (made by ftwiz merge)")
+    push.add_argument("--public", action="store_true", help="a public repository (default: private)")
+    _runs_dir_option(push)
+
     doctor = commands.add_parser("doctor", help="is this machine ready to train? each problem with its fix")
     doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _runs_dir_option(doctor)
@@ -169,7 +190,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-RUN_COMMANDS = ("runs", "attach", "stop", "resume")
+RUN_COMMANDS = ("runs", "attach", "stop", "resume", "chat", "merge", "push")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from ftwiz.errors import BadInput, ExitCode
 from ftwiz.runs.registry import find_run, latest_checkpoint, list_runs, runs_dir, summary
@@ -98,3 +99,30 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(run.path)
         return ExitCode.OK
     return _watch(run, proc, headless=args.headless)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from ftwiz.after.chat import ChatOptions, chat
+
+    run = find_run(args.run, runs_dir(args.runs_dir))
+    options = ChatOptions(args.max_new_tokens, args.temperature, not args.greedy, args.system)
+    return chat(run, options, prompt=args.prompt)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from ftwiz.after.merge import merge
+
+    run = find_run(args.run, runs_dir(args.runs_dir))
+    out = merge(run, Path(args.out) if args.out else None)
+    print(f"Merged {run.id} into its base: load it with AutoModelForCausalLM.from_pretrained('{out}')", file=sys.stderr)
+    print(out)
+    return ExitCode.OK
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from ftwiz.after.push import push
+
+    run = find_run(args.run, runs_dir(args.runs_dir))
+    url = push(run, args.repo, merged=args.merged, private=not args.public)
+    print(url)
+    return ExitCode.OK

@@ -1,0 +1,1 @@
+"""After training: talk to the result (`chat`), merge it into its base (`merge`), share it (`push`)."""
