@@ -150,9 +150,11 @@ def test_deadline_rejects_nonsense():
     assert line.endswith("got 'soon'")
 
 
-def test_dpo_is_declared_but_refused_until_supported():
-    (line,) = problems({**MINIMAL, "method": "dpo"})
-    assert "not supported yet" in line
+def test_dpo_is_a_method_with_its_beta():
+    config = validate({**MINIMAL, "method": "dpo", "train": {"beta": 0.2}})
+    assert config.method == "dpo" and config.train.beta == 0.2
+    (line,) = problems({**MINIMAL, "method": "orpo"})
+    assert line.startswith("method: expected one of")
 
 
 def test_effective_batch_size_shows_its_arithmetic():

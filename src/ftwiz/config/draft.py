@@ -103,7 +103,8 @@ class Draft:
             quant_bits=None if bits in ("none", None) else int(bits),
             double_quant=bool(self.get("quant.double_quant")),
             dtype=dtype,
-            batch_size=int(self.get("train.per_device_train_batch_size")),
+            # DPO runs chosen and rejected through the model together: twice the sequences per micro-batch.
+            batch_size=int(self.get("train.per_device_train_batch_size")) * (2 if self.get("method") == "dpo" else 1),
             seq_len=int(self.get("data.max_length")),
             gradient_checkpointing=bool(self.get("train.gradient_checkpointing")),
             optimizer=self.get("train.optim"),

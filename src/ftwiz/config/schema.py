@@ -223,6 +223,8 @@ class TrainConfig(Section):
     the start ('2h', '90m'), a clock time ('18:30') or a date-time ('2026-11-24T06:00+00:00')."""
     price_per_hour: NonNegativeFloat | None = None
     """What the whole GPU box costs you per hour (all its GPUs), for the monitor's cost so far."""
+    beta: PositiveFloat = 0.1
+    """DPO only: how far the policy may move from the reference (TRL's `beta`; higher = closer to the base)."""
     allow_qlora_fallback: bool = False
     """On a CUDA out-of-memory error in the first steps, may the worker switch LoRA to QLoRA (after a smaller
     micro-batch and gradient checkpointing)? Off: quantizing changes what you train, so you opt in."""
@@ -281,6 +283,8 @@ class RunConfig(Section):
     model: ModelConfig
     data: DataConfig
     method: Literal["sft", "cpt", "dpo"] = "sft"
+    """sft: answers to prompts (loss on the answers). cpt: continued pretraining on text (loss on everything).
+    dpo: preference pairs (prompt, chosen, rejected) with TRL's DPOTrainer."""
     adapter: AdapterConfig = Field(default_factory=AdapterConfig)
     quant: QuantConfig = Field(default_factory=QuantConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -305,8 +309,6 @@ class RunConfig(Section):
                 f"quant.bits: full fine-tuning cannot update quantized weights, got quant.bits={self.quant.bits!r}; "
                 "use adapter.type 'qlora' (4-bit) or 'lora' with quant.bits 8"
             )
-        if self.method == "dpo":
-            raise ValueError("method: 'dpo' is not supported yet (planned); use 'sft' or 'cpt'")
         return self
 
     @property

@@ -137,8 +137,18 @@ def normalize(row: Mapping[str, Any], fmt: str) -> dict[str, Any]:
     if fmt == "text":
         return {"text": row["text"]}
     if fmt == "preference":
-        return {"prompt": row.get("prompt", ""), "chosen": row["chosen"], "rejected": row["rejected"]}
+        return _preference(row.get("prompt", ""), row["chosen"], row["rejected"])
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _preference(prompt: Any, chosen: Any, rejected: Any) -> dict[str, Any]:
+    """One shape for TRL: all conversational when any part is a message list (a bare string becomes a user
+    prompt or an assistant answer), else all strings."""
+    if any(isinstance(x, list) for x in (prompt, chosen, rejected)):
+        as_turns = lambda x, role: x if isinstance(x, list) else [{"role": role, "content": x}]  # noqa: E731
+        prompt = as_turns(prompt, "user") if prompt else []
+        chosen, rejected = as_turns(chosen, "assistant"), as_turns(rejected, "assistant")
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
 def row_text(row: Mapping[str, Any]) -> str:

@@ -17,10 +17,15 @@ from ftwiz.errors import BadInput
 if TYPE_CHECKING:  # datasets costs ~1 s to import; only the worker needs it
     from datasets import Dataset
 
-CANONICAL = {"messages": ("messages",), "prompt_completion": ("prompt", "completion"), "text": ("text",)}
+CANONICAL = {
+    "messages": ("messages",),
+    "preference": ("prompt", "chosen", "rejected"),
+    "prompt_completion": ("prompt", "completion"),
+    "text": ("text",),
+}
 
 
-def load_rows(config: DataConfig) -> tuple[Dataset, str, list[str]]:
+def load_rows(config: DataConfig, method: str = "sft") -> tuple[Dataset, str, list[str]]:
     """The checked, normalised training rows, their canonical format, and what was decided on the way.
 
     The same checks as `ftwiz data check` run first: with `data.on_error: stop` (the default) any problem stops
@@ -33,15 +38,26 @@ def load_rows(config: DataConfig) -> tuple[Dataset, str, list[str]]:
     keep: list[dict] = []
     report = scan(rows, fmt=None if config.format == "auto" else config.format, columns=config.columns, keep=keep)
     decisions = judge(report, config)
-    if report.format == "preference":
-        raise BadInput(
-            "data: preference pairs (prompt/chosen/rejected) train with method dpo, which is planned",
-            hint="For SFT give conversations, instruction/output or prompt/completion rows.",
-        )
+    check_method(report.format, method, config.path)
     if not keep:
         raise BadInput(f"data.path: {config.path} has no usable rows")
     canonical = next(fmt for fmt, cols in CANONICAL.items() if all(c in keep[0] for c in cols))
     return datasets.Dataset.from_list(keep), canonical, decisions
+
+
+def check_method(fmt: str | None, method: str, path: str) -> None:
+    """Preference pairs train with DPO, and DPO only with them."""
+    if fmt is None or (fmt == "preference") == (method == "dpo"):
+        return
+    if method == "dpo":
+        raise BadInput(
+            f"data: method dpo trains on preference pairs (prompt, chosen, rejected); {path} holds {fmt} rows",
+            hint="Give prompt/chosen/rejected rows (`ftwiz data check` shows the format), or set method: sft.",
+        )
+    raise BadInput(
+        f"data: {path} holds preference pairs (prompt/chosen/rejected), which train with method dpo",
+        hint="Set method: dpo, or give conversations, instruction/output or prompt/completion rows for SFT.",
+    )
 
 
 def judge(report: Report, config: DataConfig) -> list[str]:

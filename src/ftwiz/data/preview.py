@@ -49,9 +49,21 @@ def segments(row: dict[str, Any], tokenizer: Any, train_on: str = "assistant") -
         out.append((text[cursor:], everything))
         return [s for s in out if s[0]]
     eos = getattr(tokenizer, "eos_token", None) or ""
+    if "chosen" in row:  # DPO: the answer to prefer is trained up, the rejected one down
+        return [
+            (_plain(row["prompt"]) + "\n", False),
+            ("chosen: " + _plain(row["chosen"]), True),
+            ("\nrejected: " + _plain(row["rejected"]), False),
+        ]
     if "completion" in row:
         return [(row["prompt"], everything), (row["completion"] + eos, True)]
     return [(row.get("text", ""), True)]
+
+
+def _plain(part: Any) -> str:
+    if isinstance(part, list):
+        return "\n".join(f"{m['role']}: {m['content']}" for m in part)
+    return str(part)
 
 
 def _chatml(messages: list[dict[str, Any]], everything: bool) -> list[Segment]:

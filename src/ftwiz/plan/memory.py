@@ -91,7 +91,8 @@ class TrainSetup:
             quant_bits=None if bits == "none" else bits,
             double_quant=config.quant.double_quant,
             dtype=dtype,
-            batch_size=config.train.per_device_train_batch_size,
+            # DPO runs chosen and rejected through the model together: twice the sequences per micro-batch.
+            batch_size=config.train.per_device_train_batch_size * (2 if config.method == "dpo" else 1),
             seq_len=config.data.max_length,
             gradient_checkpointing=config.train.gradient_checkpointing,
             optimizer=config.train.optim,

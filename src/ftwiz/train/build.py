@@ -112,50 +112,67 @@ def peft_config(config: RunConfig, model: Any) -> Any:
     )
 
 
-def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, trl_masks: bool) -> Any:
-    from trl import SFTConfig
-
+def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_class: type) -> dict[str, Any]:
+    """The TrainingArguments every trainer shares (SFT and DPO), under the names the installed versions know."""
     train = config.train
-    answers_only = config.method == "sft" and config.data.train_on == "assistant"
     dtype = compute_dtype(config.quant.compute_dtype if config.quantized else config.model.dtype)
     on_gpu = torch.cuda.is_available()
     # transformers 5 renamed gradient checkpointing to activation checkpointing (the old name warns, then goes
-    # in v6); TRL's config defaults it on, so always pass it under the name the installed version knows.
-    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    # in v6); TRL's configs default it on, so always pass it under the name the installed version knows.
+    names = {f.name for f in dataclasses.fields(config_class)}
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {
+        checkpointing: train.gradient_checkpointing,
+        "output_dir": str(run.checkpoints),
+        "num_train_epochs": train.num_train_epochs,
+        "max_steps": train.max_steps,
+        "per_device_train_batch_size": train.per_device_train_batch_size,
+        "per_device_eval_batch_size": train.per_device_train_batch_size,
+        "gradient_accumulation_steps": train.gradient_accumulation_steps,
+        "learning_rate": train.learning_rate,
+        "lr_scheduler_type": train.lr_scheduler_type,
+        "warmup_steps": train.warmup_steps,  # transformers 5: < 1 is a ratio of all steps
+        "weight_decay": train.weight_decay,
+        "optim": train.optim,
+        "seed": train.seed,
+        "data_seed": train.seed,
+        "logging_steps": train.logging_steps,
+        "logging_first_step": True,
+        "eval_strategy": "steps" if has_eval and train.eval_steps else "no",
+        "eval_steps": train.eval_steps,
+        "save_strategy": "steps" if train.save_steps else "no",
+        "save_steps": train.save_steps or 500,
+        "save_total_limit": train.save_total_limit,
+        "report_to": [] if train.report_to == "none" else [train.report_to],
+        "bf16": on_gpu and dtype == torch.bfloat16,  # TRL defaults bf16 on; the CPU trains in fp32
+        "fp16": on_gpu and dtype == torch.float16,
+        "include_num_input_tokens_seen": "non_padding",
+        "disable_tqdm": True,  # the run folder is the progress display; tqdm would fill train.log
+        "dataloader_num_workers": 0,
+    }
+
+
+def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, trl_masks: bool) -> Any:
+    from trl import SFTConfig
+
+    answers_only = config.method == "sft" and config.data.train_on == "assistant"
     return SFTConfig(
-        **{checkpointing: train.gradient_checkpointing},
-        output_dir=str(run.checkpoints),
-        num_train_epochs=train.num_train_epochs,
-        max_steps=train.max_steps,
-        per_device_train_batch_size=train.per_device_train_batch_size,
-        per_device_eval_batch_size=train.per_device_train_batch_size,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.lr_scheduler_type,
-        warmup_steps=train.warmup_steps,  # transformers 5: < 1 is a ratio of all steps
-        weight_decay=train.weight_decay,
-        optim=train.optim,
-        seed=train.seed,
-        data_seed=train.seed,
-        logging_steps=train.logging_steps,
-        logging_first_step=True,
-        eval_strategy="steps" if has_eval and train.eval_steps else "no",
-        eval_steps=train.eval_steps,
-        save_strategy="steps" if train.save_steps else "no",
-        save_steps=train.save_steps or 500,
-        save_total_limit=train.save_total_limit,
-        report_to=[] if train.report_to == "none" else [train.report_to],
-        bf16=on_gpu and dtype == torch.bfloat16,  # TRL defaults bf16 on; the CPU trains in fp32
-        fp16=on_gpu and dtype == torch.float16,
+        **training_args(config, run, has_eval=has_eval, config_class=SFTConfig),
         max_length=config.data.max_length,
         packing=config.data.packing,
         # Loss on the answers only: assistant turns of chats, completions of prompt/completion rows.
         assistant_only_loss=answers_only and trl_masks,
         completion_only_loss=None if answers_only else False,  # None: TRL's default, on for prompt/completion
-        include_num_input_tokens_seen="non_padding",
-        disable_tqdm=True,  # the run folder is the progress display; tqdm would fill train.log
-        dataloader_num_workers=0,
+    )
+
+
+def dpo_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
+    from trl import DPOConfig
+
+    return DPOConfig(
+        **training_args(config, run, has_eval=has_eval, config_class=DPOConfig),
+        max_length=config.data.max_length,
+        beta=config.train.beta,
     )
 
 
@@ -168,9 +185,23 @@ def make_trainer(
     run: RunDir,
     callbacks: list[Any],
 ) -> Any:
-    from trl import SFTTrainer
+    from trl import DPOTrainer, SFTTrainer
 
     from ftwiz.data.masking import pretokenize, trl_can_mask
+
+    if config.method == "dpo":
+        # The policy is the adapter; with a PEFT config and no ref_model, TRL scores the reference with the adapter
+        # disabled: the frozen base is the reference, with no second copy of the model in memory.
+        return DPOTrainer(
+            model=model,
+            ref_model=None,
+            args=dpo_config(config, run, has_eval=eval_ds is not None),
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            peft_config=peft_config(config, model),
+            callbacks=callbacks,
+        )
 
     conversational = "messages" in train_ds.column_names
     answers_only = config.method == "sft" and config.data.train_on == "assistant"

@@ -101,6 +101,12 @@ class RunFolderCallback(TrainerCallback):
                 grad_norm=_float(logs.get("grad_norm")),
                 tokens_per_second=round(tps, 1) if tps is not None else None,
                 elapsed=round(now - self.started, 2),
+                # DPO: how often the chosen answer outscores the rejected one, and by how much
+                **{
+                    f"reward_{key.split('/', 1)[1]}": float(value)
+                    for key, value in logs.items()
+                    if key in ("rewards/accuracies", "rewards/margins")
+                },
             )
             self.status.update(step=step, loss=float(logs["loss"]))
         elif "train_runtime" in logs:

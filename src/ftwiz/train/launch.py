@@ -43,12 +43,14 @@ def preflight(config: RunConfig) -> None:
     if path.exists():
         # The worker checks again (and on_error: skip is applied there); stopping here leaves no run folder.
         from ftwiz.data.check import scan
-        from ftwiz.data.load import judge
+        from ftwiz.data.load import check_method, judge
         from ftwiz.data.source import rows_from
 
         fmt = None if config.data.format == "auto" else config.data.format
         rows = rows_from(str(path), subset=config.data.subset, split=config.data.split)
-        judge(scan(rows, fmt=fmt, columns=config.data.columns), config.data)
+        report = scan(rows, fmt=fmt, columns=config.data.columns)
+        judge(report, config.data)
+        check_method(report.format, config.method, config.data.path)
     elif looks_local:
         raise BadInput(
             f"data.path: {ref}: no such file or folder", hint="Check the path (relative to this shell's folder)."

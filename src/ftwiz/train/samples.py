@@ -35,12 +35,12 @@ def pick_prompts(rows: Any, n: int = 4) -> list[Prompt]:
             if last is None:
                 continue
             prompts.append(Prompt(msgs[:last], None, msgs[last]["content"]))
-        elif "prompt" in row:
-            prompt = row["prompt"]
+        elif "prompt" in row:  # prompt/completion, or a preference pair (the chosen answer is the reference)
+            prompt, answer = row["prompt"], _text(row["completion"] if "completion" in row else row["chosen"])
             if isinstance(prompt, list):
-                prompts.append(Prompt(prompt, None, _text(row["completion"])))
+                prompts.append(Prompt(prompt, None, answer))
             else:
-                prompts.append(Prompt(None, prompt, _text(row["completion"])))
+                prompts.append(Prompt(None, prompt, answer))
         elif "text" in row:
             words = row["text"].split(" ")
             cut = max(1, len(words) // 3)

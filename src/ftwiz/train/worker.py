@@ -73,7 +73,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     checkpoint = latest_checkpoint(run)
     write_text_atomic(run.environment, environment_report())
     # Data first: a bad row should stop the run before minutes of model loading.
-    rows, fmt, data_decisions = load_rows(config.data)
+    rows, fmt, data_decisions = load_rows(config.data, config.method)
     _note(decisions, *data_decisions)
     train_ds, eval_ds = split_rows(rows, config.data.val_size, config.train.seed)
     log.info("data: %d training rows, %d held out (%s)", len(train_ds), len(eval_ds or []), fmt)

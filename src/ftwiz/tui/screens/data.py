@@ -127,6 +127,10 @@ class DataScreen(StepScreen):
         if key != self._key():
             return
         self.wizard.data_report = (key, report, rows)
+        if (report.format == "preference") != (self.draft.get("method") == "dpo") and report.format:
+            method = "dpo" if report.format == "preference" else "sft"
+            self.draft.set("method", method)
+            self.notify(f"{report.format} rows: method set to {method}")
         stats = report.token_stats or {}
         self.draft.tokens = stats.get("total")
         text = Text.assemble(

@@ -32,7 +32,7 @@ FIELDS: dict[str, tuple[str, type, str]] = {
 METHODS = [
     ("SFT: answers to prompts", "sft"),
     ("Continued pretraining (raw text)", "cpt"),
-    ("DPO: preference pairs (not yet supported)", "dpo"),
+    ("DPO: preference pairs (prompt, chosen, rejected)", "dpo"),
 ]
 
 
@@ -75,6 +75,7 @@ class MethodScreen(StepScreen):
     @on(Select.Changed, "#method")
     def _method(self, event: Select.Changed) -> None:
         self.draft.set("method", event.value)
+        self._refresh()
 
     @on(RadioSet.Changed, "#adapter")
     def _adapter(self, event: RadioSet.Changed) -> None:
@@ -155,8 +156,9 @@ class MethodScreen(StepScreen):
         self.action_recommend()
 
     def complete(self) -> str | None:
-        if self.draft.get("method") == "dpo":
-            return "DPO is not supported yet: choose SFT or continued pretraining."
+        report = self.wizard.data_report
+        if report is not None and (report[1].format == "preference") != (self.draft.get("method") == "dpo"):
+            return "DPO trains on preference pairs, SFT and CPT on other rows: match the method to the data."
         try:
             self.draft.config()
         except FtwizError as exc:

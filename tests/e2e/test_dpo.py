@@ -1,0 +1,34 @@
+"""DPO on the tiny demo's preference pairs: the preset runs offline and its loss falls from ln 2."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import read_metrics, run_cli
+from ftwiz.runs.store import RunDir, read_status
+
+
+def test_dpo_preset_lowers_its_loss_and_logs_rewards(tmp_path):
+    result = run_cli(
+        "--preset", "tiny-demo-dpo", "--headless", "--set", f"output.runs_dir={tmp_path}",
+        "--set", "train.max_steps=30", "--set", "train.save_steps=1000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    run = RunDir(next(tmp_path.iterdir()))
+    final = read_status(run)["final"]
+    assert final["eval_loss_before"] == pytest.approx(math.log(2), abs=0.01)  # the policy starts as the reference
+    assert final["eval_loss"] < 0.6
+    train = [r for r in read_metrics(run.path) if r["kind"] == "train"]
+    assert "reward_accuracies" in train[-1] and "reward_margins" in train[-1]
+    assert (run.adapter / "adapter_model.safetensors").is_file()
+
+
+def test_dpo_refuses_rows_without_preferences(tmp_path):
+    result = run_cli(
+        "--preset", "tiny-demo-dpo", "--headless", "--set", f"output.runs_dir={tmp_path}",
+        "--set", "data.path=ftwiz:tiny-demo/data/train.jsonl",
+    )  # fmt: skip
+    assert result.returncode == 2 and "method dpo trains on preference pairs" in result.stderr
+    assert not any(tmp_path.iterdir())  # refused before a run folder exists
