@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--model", required=True, metavar="M", help="hub id, local folder or config.json path")
     plan.add_argument("--gpu", metavar="G", help="T4, L4, A10G, RTX-4090, A100-80GB, H100-80GB, 24GB, 4xA100-80GB ...")
-    plan.add_argument("--adapter", choices=["full", "lora", "qlora"])
+    plan.add_argument("--adapter", choices=["full", "lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning", "freeze"])
     plan.add_argument("--rank", type=_positive_int, metavar="R")
     plan.add_argument("--batch-size", type=_positive_int, metavar="B", help="micro-batch per GPU")
     plan.add_argument("--seq-len", type=_positive_int, metavar="S")

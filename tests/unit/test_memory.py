@@ -149,3 +149,32 @@ def test_published_measurements_stay_within_bounds():
     assert cases >= 10
     assert median <= 10.0
     assert worst_under >= -10.0
+
+
+@pytest.mark.parametrize("adapter", ["ia3", "prompt_tuning", "prefix_tuning", "freeze", "lora"])
+def test_trainable_parameters_match_what_peft_and_freezing_really_train(tmp_path, adapter):
+    """The estimator's count of trained parameters equals the real model's, for every adapter type."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from ftwiz.config.schema import RunConfig
+    from ftwiz.models.inspect import inspect_model
+    from ftwiz.plan.memory import adapter_params
+    from ftwiz.train.build import freeze_all_but_last_layers, peft_config
+
+    (tmp_path / "config.json").write_text(json.dumps(TINY_LLAMA_CONFIG))
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tmp_path))
+    inspection = inspect_model(AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(tmp_path)), rank=8)
+    config = RunConfig.model_validate(
+        {"model": {"id": str(tmp_path)}, "data": {"path": "x.jsonl"}, "adapter": {"type": adapter, "r": 8}}
+    )
+    if adapter == "freeze":
+        freeze_all_but_last_layers(model, config.adapter.trainable_layers)
+    else:
+        from peft import get_peft_model
+
+        model = get_peft_model(model, peft_config(config, model))
+    real = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    setup = TrainSetup.from_run_config(config, None, "bfloat16")
+    estimated = adapter_params(spec_from_config(TINY_LLAMA_CONFIG), inspection, setup)
+    # freeze: layers' share of the non-embedding parameters (final norm spread over them): within 1%
+    assert estimated == (pytest.approx(real, rel=0.01) if adapter == "freeze" else real)

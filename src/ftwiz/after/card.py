@@ -19,7 +19,7 @@ def model_card(config: RunConfig, status: dict[str, Any], *, merged: bool, repo_
     base = config.model.id
     meta: dict[str, Any] = {
         "base_model": base,
-        "library_name": "transformers" if merged or adapter.type == "full" else "peft",
+        "library_name": "transformers" if merged or adapter.whole_model else "peft",
         "tags": ["ftwiz", config.method, adapter.type, "trl"],
         "pipeline_tag": "text-generation",
     }
@@ -27,10 +27,14 @@ def model_card(config: RunConfig, status: dict[str, Any], *, merged: bool, repo_
         meta["datasets"] = [config.data.path]
     what = {
         "full": "a full fine-tune",
+        "freeze": f"a fine-tune of the last {adapter.trainable_layers} layers",
         "lora": f"a LoRA adapter (r={adapter.r}, alpha={adapter.lora_alpha:g})",
         "qlora": f"a QLoRA adapter (r={adapter.r}, alpha={adapter.lora_alpha:g}, 4-bit {config.quant.type} base)",
+        "ia3": "an IA3 adapter",
+        "prompt_tuning": f"a prompt-tuning adapter ({adapter.num_virtual_tokens} virtual tokens)",
+        "prefix_tuning": f"a prefix-tuning adapter ({adapter.num_virtual_tokens} virtual tokens)",
     }[adapter.type]
-    if merged and adapter.type != "full":
+    if merged and not adapter.whole_model:
         what += ", merged into the base weights"
     train = config.train
     rows = [
@@ -55,20 +59,21 @@ def model_card(config: RunConfig, status: dict[str, Any], *, merged: bool, repo_
         results.append(f"- mean training loss: {final['train_loss']:.4f}")
     usage = (
         f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")'
-        if merged or adapter.type == "full"
+        if merged or adapter.whole_model
         else f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # loads {base} and the adapter'
     )
     importer = (
         "from transformers import AutoModelForCausalLM, AutoTokenizer"
-        if merged or adapter.type == "full"
+        if merged or adapter.whole_model
         else "from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer"
     )
+    trainer = "DPOTrainer" if config.method == "dpo" else "SFTTrainer"
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return (
         f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n"
         f"# {repo_id.split('/')[-1]}\n\n"
         f"{what.capitalize()} of [{base}](https://huggingface.co/{base}), trained with "
-        f"ftwiz {__version__} (TRL SFTTrainer{'' if adapter.type == 'full' else ' + PEFT'}) "
+        f"ftwiz {__version__} (TRL {trainer}{'' if adapter.whole_model else ' + PEFT'}) "
         f"on `{config.data.path}`.\n\n"
         f"## Training\n\n| setting | value |\n| --- | --- |\n{table}\n\n"
         + ("## Results\n\n" + "\n".join(results) + "\n\n" if results else "")

@@ -41,7 +41,7 @@ def load_for_generation(run: RunDir, *, quantized: bool = True) -> tuple[Any, An
     tokenizer = load_tokenizer(run)
     dtype = build.compute_dtype(config.model.dtype)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": config.model.trust_remote_code}
-    if config.adapter.type == "full":
+    if config.adapter.whole_model:
         model = AutoModelForCausalLM.from_pretrained(str(run.adapter), **kwargs)
     else:
         if quantized and (quant := build.quantization_config(config)) is not None:

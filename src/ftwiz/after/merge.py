@@ -21,8 +21,13 @@ def merge(run: RunDir, out: Path | None = None) -> Path:
     if out.exists() and any(out.iterdir()):
         raise BadInput(f"--out {out}: the folder exists and is not empty", hint="Give a new folder, or remove it.")
     model, tokenizer, config = load_for_generation(run, quantized=False)
-    if config.adapter.type == "full":
-        raise BadInput(f"{run.id} is a full fine-tune: {run.adapter} already is the whole model")
+    if config.adapter.whole_model:
+        raise BadInput(f"{run.id} trained the model itself ({config.adapter.type}): {run.adapter} is the whole model")
+    if config.adapter.type in ("prompt_tuning", "prefix_tuning"):
+        raise BadInput(
+            f"{run.id} learned virtual tokens ({config.adapter.type}): they are extra inputs, not weights to merge",
+            hint="Load it with PEFT (AutoPeftModelForCausalLM), or push the adapter as it is.",
+        )
     merged = model.merge_and_unload()
     tmp = out.with_name(out.name + ".partial")  # written beside, renamed when complete: nothing half-written
     shutil.rmtree(tmp, ignore_errors=True)

@@ -111,6 +111,8 @@ class Draft:
             attn_implementation=self.get("model.attn_implementation") or "sdpa",
             lora_dropout=float(self.get("adapter.lora_dropout")),
             use_dora=bool(self.get("adapter.use_dora")),
+            num_virtual_tokens=int(self.get("adapter.num_virtual_tokens")),
+            trainable_layers=int(self.get("adapter.trainable_layers")),
         )
 
     def memory(self) -> MemoryBreakdown | None:

@@ -155,9 +155,15 @@ class DataConfig(Section):
         return v
 
 
+ADAPTER_TYPES = ("full", "lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning", "freeze")
+PEFT_TYPES = ("lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning")
+
+
 class AdapterConfig(Section):
-    type: Literal["full", "lora", "qlora"] = "lora"
-    """full: every weight trains. lora: low-rank adapters on a frozen base. qlora: lora on a 4-bit NF4 base."""
+    type: Literal["full", "lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning", "freeze"] = "lora"
+    """full: every weight trains. lora: low-rank adapters on a frozen base. qlora: lora on a 4-bit NF4 base.
+    ia3: learned scaling vectors (tiny). prompt_tuning / prefix_tuning: learned virtual tokens. freeze: the last
+    `trainable_layers` decoder layers train, the rest is frozen (no adapter)."""
     r: PositiveInt = 16
     lora_alpha: PositiveFloat = 32
     lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
@@ -166,6 +172,20 @@ class AdapterConfig(Section):
     bias: Literal["none", "all", "lora_only"] = "none"
     use_dora: bool = False
     use_rslora: bool = False
+    init_lora_weights: Literal["default", "gaussian", "pissa", "olora"] = "default"
+    """PiSSA/OLoRA start the adapter from the weights' principal directions (faster convergence); the saved
+    adapter is converted so it loads on the original base."""
+    loraplus_lr_ratio: PositiveFloat | None = None
+    """LoRA+: B learns this many times faster than A (16 is the paper's default); None = plain LoRA."""
+    num_virtual_tokens: PositiveInt = 20
+    """prompt_tuning / prefix_tuning: how many virtual tokens are learned."""
+    trainable_layers: PositiveInt = 2
+    """freeze: how many of the last decoder layers train (with the final norm)."""
+
+    @property
+    def whole_model(self) -> bool:
+        """Whether the run saves the whole model (full, freeze) rather than a PEFT adapter."""
+        return self.type in ("full", "freeze")
 
     @field_validator("target_modules")
     @classmethod
@@ -304,10 +324,10 @@ class RunConfig(Section):
             if self.quant.bits != 4:
                 # Bypass validate_assignment's re-run of this validator; the value is known good.
                 object.__setattr__(self.quant, "bits", 4)
-        elif self.adapter.type == "full" and self.quant.bits != "none":
+        elif self.adapter.type in ("full", "freeze") and self.quant.bits != "none":
             raise ValueError(
-                f"quant.bits: full fine-tuning cannot update quantized weights, got quant.bits={self.quant.bits!r}; "
-                "use adapter.type 'qlora' (4-bit) or 'lora' with quant.bits 8"
+                f"quant.bits: {self.adapter.type} fine-tuning cannot update quantized weights, got quant.bits="
+                f"{self.quant.bits!r}; use adapter.type 'qlora' (4-bit) or 'lora' with quant.bits 8"
             )
         return self
 

@@ -61,7 +61,7 @@ OPTIMIZER_STATE: dict[str, tuple[str, float]] = {
 class TrainSetup:
     """The knobs that decide memory (from a RunConfig, or from `ftwiz plan` flags)."""
 
-    adapter: Literal["full", "lora", "qlora"] = "lora"
+    adapter: Literal["full", "lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning", "freeze"] = "lora"
     rank: int = 16
     targets: tuple[str, ...] | None = None  # module names; None: all_linear
     quant_bits: Literal[None, 4, 8] = None
@@ -75,6 +75,8 @@ class TrainSetup:
     lora_dropout: float = 0.05
     use_dora: bool = False
     shard: int = 1  # FSDP / ZeRO-3 world size; 1 for a single GPU or DDP
+    num_virtual_tokens: int = 20  # prompt / prefix tuning
+    trainable_layers: int = 2  # freeze-tuning
 
     @property
     def bits(self) -> int | None:
@@ -99,6 +101,8 @@ class TrainSetup:
             attn_implementation=config.model.attn_implementation or "sdpa",
             lora_dropout=config.adapter.lora_dropout,
             use_dora=config.adapter.use_dora,
+            num_virtual_tokens=config.adapter.num_virtual_tokens,
+            trainable_layers=config.adapter.trainable_layers,
         )
 
 
@@ -157,6 +161,27 @@ def lora_params(inspection: Mapping[str, Any], setup: TrainSetup) -> int:
     return total
 
 
+def adapter_params(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    """Trainable parameters of every adapter type PEFT offers here, and of freeze-tuning."""
+    if setup.adapter in ("lora", "qlora"):
+        return lora_params(inspection, setup)
+    if setup.adapter == "ia3":  # one scale per output feature (per input feature for feed-forward outputs)
+        return sum(
+            (g["in_features"] if g["kind"].startswith("mlp_down") else g["out_features"]) * g["count"]
+            for g in _targeted_groups(inspection, setup.targets)
+        )
+    if setup.adapter == "prompt_tuning":
+        return setup.num_virtual_tokens * spec.hidden_size
+    if setup.adapter == "prefix_tuning":  # a key and a value per virtual token in every layer
+        return setup.num_virtual_tokens * spec.layers * 2 * spec.kv_heads * spec.head_dim
+    if setup.adapter == "freeze":
+        total = int(inspection.get("params_total") or spec.params_total)
+        head = sum(g["params"] for g in inspection["linear_groups"] if g["kind"] == "lm_head")
+        per_layer = (total - int(inspection.get("params_embedding") or 0) - head) / spec.layers
+        return int(per_layer * min(setup.trainable_layers, spec.layers))
+    return int(inspection.get("params_total") or spec.params_total)  # full
+
+
 def weight_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
     total = int(inspection.get("params_total") or spec.params_total)
     if setup.bits is None:
@@ -181,7 +206,7 @@ def activation_bytes_per_token_layer(spec: ModelSpec, inspection: Mapping[str, A
     experts = spec.experts_per_token if spec.is_moe else 1
     mlp = b * (h + experts * inter * (4 if gated else 2))
     per_token = norms + attention + mlp
-    if setup.adapter != "full" and setup.lora_dropout > 0:
+    if setup.adapter in ("lora", "qlora") and setup.lora_dropout > 0:
         # Each LoRA layer keeps its own dropped-out copy of the input, and the mask.
         per_token += sum(
             (b + 1) * g["in_features"] * g["count"] for g in _targeted_groups(inspection, setup.targets)
@@ -190,7 +215,10 @@ def activation_bytes_per_token_layer(spec: ModelSpec, inspection: Mapping[str, A
 
 
 def activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
-    tokens = setup.batch_size * setup.seq_len
+    virtual = setup.num_virtual_tokens if setup.adapter == "prompt_tuning" else 0  # prepended to every row
+    tokens = setup.batch_size * (setup.seq_len + virtual)
+    # Freeze-tuning: nothing before the first trained layer needs a gradient, so only those layers keep activations.
+    layers = min(setup.trainable_layers, spec.layers) if setup.adapter == "freeze" else spec.layers
     per_layer = activation_bytes_per_token_layer(spec, inspection, setup) * tokens
     if setup.attn_implementation == "eager":
         # Eager attention materialises the scores and their softmax: batch x heads x seq x seq each.
@@ -198,9 +226,9 @@ def activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: Trai
         per_layer += 2 * b * setup.batch_size * spec.heads * setup.seq_len**2
     if setup.gradient_checkpointing:
         b = 4 if setup.dtype == "float32" else 2
-        kept = spec.layers * tokens * spec.hidden_size * b  # each layer's input
+        kept = layers * tokens * spec.hidden_size * b  # each layer's input
         return int(kept + per_layer)  # plus one layer recomputed during the backward pass
-    return int(spec.layers * per_layer)
+    return int(layers * per_layer)
 
 
 def logit_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
@@ -217,12 +245,12 @@ def optimizer_bytes(n_params: int, param_bytes: int, optimizer: str) -> int:
 def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> MemoryBreakdown:
     """Peak bytes per GPU for one training step of `setup`."""
     weights = weight_bytes(spec, inspection, setup)
-    if setup.adapter == "full":
-        n_train = int(inspection.get("params_total") or spec.params_total)
+    if setup.adapter in ("full", "freeze"):
+        n_train = adapter_params(spec, inspection, setup)
         param_bytes = DTYPE_BYTES[setup.dtype]
         trainable = 0  # the weights themselves train: counted above
     else:
-        n_train = lora_params(inspection, setup)
+        n_train = adapter_params(spec, inspection, setup)
         param_bytes = 2 if setup.bits is not None and setup.dtype != "float32" else 4  # TRL: bf16 on QLoRA
         trainable = n_train * param_bytes
     gradients = n_train * param_bytes

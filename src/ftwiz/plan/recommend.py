@@ -128,7 +128,7 @@ def candidates(
     targets = _targets_for(inspection, knobs.targets)
     out = []
     for adapter, batch, ckpt in itertools.product(adapters, batches, ckpts):
-        optimizers = [knobs.optimizer] if knobs.optimizer else [DEFAULT_OPTIMIZER[adapter]]
+        optimizers = [knobs.optimizer] if knobs.optimizer else [DEFAULT_OPTIMIZER.get(adapter, "adamw_torch")]
         if adapter == "full" and not knobs.optimizer:
             optimizers.append("adamw_8bit")  # halves optimizer memory when full fine-tuning is tight
         for optimizer in optimizers:
@@ -203,9 +203,20 @@ def _same_but(pool: list[Candidate], best: Candidate, **changes: Any) -> Candida
     return next((c for c in pool if c.setup == target), None)
 
 
+ADAPTER_NAMES = {
+    "full": "full fine-tuning",
+    "lora": "LoRA on a 16-bit base",
+    "qlora": "QLoRA (LoRA on a 4-bit NF4 base)",
+    "freeze": "freeze-tuning (the last layers train)",
+    "ia3": "IA3 (learned scaling vectors)",
+    "prompt_tuning": "prompt tuning (learned virtual tokens)",
+    "prefix_tuning": "prefix tuning (learned keys and values)",
+}
+
+
 def _reasons(best: Candidate, pool: list[Candidate], budget: int, usable: int, margin: float) -> list[str]:
     s, m = best.setup, best.memory
-    names = {"full": "full fine-tuning", "lora": "LoRA on a 16-bit base", "qlora": "QLoRA (LoRA on a 4-bit NF4 base)"}
+    names = ADAPTER_NAMES
     reasons = [
         f"{names[s.adapter]}: peak {_gib(m.total)} of {_gib(budget)} usable ({_gib(usable)} less a {margin:.0%} "
         f"margin), {m.trainable_params / 1e6:,.1f}M trainable parameters"
@@ -230,7 +241,7 @@ def _reasons(best: Candidate, pool: list[Candidate], budget: int, usable: int, m
         on = flip.memory.activations if flip else None
         text = f" (checkpointing would cut them to {_gib(on)} for +33% time)" if on is not None else ""
         reasons.append(f"gradient checkpointing off: activations of {_gib(m.activations)} fit{text}")
-    if s.adapter != "full":
+    if s.adapter in ("lora", "qlora"):
         reasons.append(
             f"rank r={s.rank}: {m.trainable_params / 1e6:,.1f}M adapter parameters, "
             f"{_gib(m.trainable + m.gradients + m.optimizer)}"

@@ -95,20 +95,70 @@ def linear_module_names(model: Any) -> list[str]:
 
 
 def peft_config(config: RunConfig, model: Any) -> Any:
-    if config.adapter.type == "full":
-        return None
-    from peft import LoraConfig
-
+    """The PEFT config for `adapter.type`, target sets resolved to the model's module names; None when the model
+    itself trains (full, freeze)."""
     adapter = config.adapter
-    return LoraConfig(
+    if adapter.whole_model:
+        return None
+    import peft
+
+    if adapter.type in ("prompt_tuning", "prefix_tuning"):
+        cls = peft.PromptTuningConfig if adapter.type == "prompt_tuning" else peft.PrefixTuningConfig
+        return cls(task_type="CAUSAL_LM", num_virtual_tokens=adapter.num_virtual_tokens)
+    targets = resolve_targets(adapter.target_modules, linear_module_names(model))
+    if adapter.type == "ia3":
+        from ftwiz.models.targets import classify
+
+        # IA3 scales the *input* of feed-forward output layers and the output of the others (the paper's k, v, ff).
+        feedforward = [t for t in targets if classify(t.rsplit(".", 1)[-1]).startswith("mlp_down")]
+        return peft.IA3Config(task_type="CAUSAL_LM", target_modules=targets, feedforward_modules=feedforward)
+    return peft.LoraConfig(
         r=adapter.r,
         lora_alpha=adapter.lora_alpha,
         lora_dropout=adapter.lora_dropout,
-        target_modules=resolve_targets(adapter.target_modules, linear_module_names(model)),
+        target_modules=targets,
         bias=adapter.bias,
         use_dora=adapter.use_dora,
         use_rslora=adapter.use_rslora,
+        init_lora_weights=True if adapter.init_lora_weights == "default" else adapter.init_lora_weights,
         task_type="CAUSAL_LM",
+    )
+
+
+def freeze_all_but_last_layers(model: Any, n: int) -> str:
+    """Freeze-tuning: only the last `n` decoder layers (and the final norm) train. Returns what trains."""
+    stacks = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 1]
+    if not stacks:
+        from ftwiz.errors import BadInput
+
+        raise BadInput("adapter.type freeze: cannot find this model's stack of decoder layers")
+    name, layers = max(stacks, key=lambda item: len(item[1]))
+    n = min(n, len(layers))
+    for p in model.parameters():
+        p.requires_grad = False
+    trained = [f"{name}.{i}" for i in range(len(layers) - n, len(layers))]
+    for layer in list(layers)[-n:]:
+        for p in layer.parameters():
+            p.requires_grad = True
+    parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+    for norm_name in ("norm", "ln_f", "final_layernorm", "final_layer_norm"):
+        if isinstance(norm := getattr(parent, norm_name, None), torch.nn.Module):
+            for p in norm.parameters():
+                p.requires_grad = True
+            trained.append(norm_name)
+    return ", ".join(trained)
+
+
+def loraplus_optimizer(config: RunConfig, model: Any) -> Any:
+    """LoRA+ (PEFT's optimizer): B matrices learn `loraplus_lr_ratio` times faster than A."""
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model=model,
+        optimizer_cls=torch.optim.AdamW,
+        lr=config.train.learning_rate,
+        loraplus_lr_ratio=config.adapter.loraplus_lr_ratio,
+        weight_decay=config.train.weight_decay,
     )
 
 
@@ -189,6 +239,15 @@ def make_trainer(
 
     from ftwiz.data.masking import pretokenize, trl_can_mask
 
+    peft_cfg, optimizers = peft_config(config, model), (None, None)
+    if config.adapter.type == "freeze":
+        log.info("freeze-tuning: training %s", freeze_all_but_last_layers(model, config.adapter.trainable_layers))
+    elif config.adapter.loraplus_lr_ratio and config.adapter.type in ("lora", "qlora"):
+        from peft import get_peft_model
+
+        model, peft_cfg = get_peft_model(model, peft_cfg), None  # the optimizer needs the adapter's parameters
+        optimizers = (loraplus_optimizer(config, model), None)
+        log.info("LoRA+: B learns %gx faster than A", config.adapter.loraplus_lr_ratio)
     if config.method == "dpo":
         # The policy is the adapter; with a PEFT config and no ref_model, TRL scores the reference with the adapter
         # disabled: the frozen base is the reference, with no second copy of the model in memory.
@@ -199,8 +258,9 @@ def make_trainer(
             train_dataset=train_ds,
             eval_dataset=eval_ds,
             processing_class=tokenizer,
-            peft_config=peft_config(config, model),
+            peft_config=peft_cfg,
             callbacks=callbacks,
+            optimizers=optimizers,
         )
 
     conversational = "messages" in train_ds.column_names
@@ -218,6 +278,7 @@ def make_trainer(
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=peft_config(config, model),
+        peft_config=peft_cfg,
         callbacks=callbacks,
+        optimizers=optimizers,
     )

@@ -92,6 +92,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
     _check_disk(run, config, trainer, trainable, total)
+    initial = _save_initial_adapter(run, config, trainer)
     _write_plan(run, config, trainer.model)
 
     prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds)
@@ -121,9 +122,12 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
         recorder.close()
     eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the final eval line
 
-    trainer.save_model(str(run.adapter))
+    if initial is not None:  # PiSSA/OLoRA: an adapter that loads on the original base, not the residual one
+        trainer.model.save_pretrained(str(run.adapter), path_initial_model_for_weight_conversion=str(initial))
+    else:
+        trainer.save_model(str(run.adapter))
     tokenizer.save_pretrained(str(run.adapter))
-    log.info("saved %s to %s", "adapter" if config.adapter.type != "full" else "model", run.adapter)
+    log.info("saved %s to %s", "model" if config.adapter.whole_model else "adapter", run.adapter)
     after = samples.generate(trainer.model, tokenizer, prompts)
     _write_samples(run, samples.to_records(prompts, before, after))
     metrics.close()
@@ -193,6 +197,23 @@ def _loss_report(
     )
 
 
+def _save_initial_adapter(run: RunDir, config: RunConfig, trainer: Any) -> Path | None:
+    """PiSSA and OLoRA start from the base's principal directions and subtract them from the base weights, so the
+    trained adapter only fits that modified base. PEFT converts it back (to a rank-2r LoRA on the original base)
+    given the adapter as it was before training: saved here, once (a resumed run re-creates the same start)."""
+    if config.adapter.init_lora_weights not in ("pissa", "olora"):
+        return None
+    initial = run.path / "initial-adapter"
+    if not (initial / "adapter_config.json").exists():
+        peft_cfg = trainer.model.peft_config["default"]
+        chosen, peft_cfg.init_lora_weights = peft_cfg.init_lora_weights, True  # PEFT's recipe for the saved copy
+        try:
+            trainer.model.save_pretrained(str(initial))
+        finally:
+            peft_cfg.init_lora_weights = chosen
+    return initial
+
+
 def _note(decisions: list[str], *notes: str) -> None:
     """Record a decision once (a resumed or retried run repeats the same checks)."""
     decisions.extend(n for n in notes if n not in decisions)
@@ -231,7 +252,7 @@ def _check_disk(run: RunDir, config: RunConfig, trainer: Any, trainable: int, to
         else math.ceil(len(trainer.train_dataset) / per_step * args.num_train_epochs)
     )
     weight_bytes = 4 if config.model.dtype == "float32" else 2
-    one = checkpoint_bytes(trainable, total, full=config.adapter.type == "full", weight_bytes=weight_bytes)
+    one = checkpoint_bytes(trainable, total, full=config.adapter.whole_model, weight_bytes=weight_bytes)
     count = checkpoints_on_disk(total_steps, config.train.save_steps, config.train.save_total_limit)
     needed = one * (count + 1)  # the checkpoints and the final adapter / model
     free = shutil.disk_usage(run.path).free

@@ -11,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ftwiz.config.draft import about, gib
 from ftwiz.errors import FtwizError
@@ -29,6 +29,15 @@ FIELDS: dict[str, tuple[str, type, str]] = {
     "lr": ("train.learning_rate", float, "learning rate"),
     "epochs": ("train.num_train_epochs", float, "epochs"),
 }
+ADAPTERS = [
+    ("LoRA: low-rank adapters on a 16-bit base", "lora"),
+    ("QLoRA: LoRA on a 4-bit NF4 base", "qlora"),
+    ("full: every weight trains", "full"),
+    ("freeze: only the last layers train", "freeze"),
+    ("IA3: learned scaling vectors (tiny)", "ia3"),
+    ("prompt tuning: learned virtual tokens", "prompt_tuning"),
+    ("prefix tuning: learned keys and values", "prefix_tuning"),
+]
 METHODS = [
     ("SFT: answers to prompts", "sft"),
     ("Continued pretraining (raw text)", "cpt"),
@@ -43,9 +52,7 @@ class MethodScreen(StepScreen):
     def body(self) -> ComposeResult:
         yield Static("", id="memory")
         yield Select(METHODS, value=self.draft.get("method"), allow_blank=False, id="method", compact=True)
-        with RadioSet(id="adapter", compact=True):
-            for kind in ("full", "lora", "qlora"):
-                yield RadioButton(kind, value=self.draft.get("adapter.type") == kind, id=f"a-{kind}")
+        yield Select(ADAPTERS, value=self.draft.get("adapter.type"), allow_blank=False, id="adapter", compact=True)
         with Grid(id="knobs"):
             for field_id, (key, kind, label) in FIELDS.items():
                 yield Label(label)
@@ -68,18 +75,20 @@ class MethodScreen(StepScreen):
         self.query_one("#method", Select).focus()
 
     def _lora_fields(self) -> None:
-        full = self.draft.get("adapter.type") == "full"
+        lora = self.draft.get("adapter.type") in ("lora", "qlora")
         for field_id in ("r", "lora_alpha", "lora_dropout"):
-            self.query_one(f"#{field_id}", Input).disabled = full
+            self.query_one(f"#{field_id}", Input).disabled = not lora
 
     @on(Select.Changed, "#method")
     def _method(self, event: Select.Changed) -> None:
         self.draft.set("method", event.value)
         self._refresh()
 
-    @on(RadioSet.Changed, "#adapter")
-    def _adapter(self, event: RadioSet.Changed) -> None:
-        self.draft.set("adapter.type", (event.pressed.id or "a-lora").removeprefix("a-"))
+    @on(Select.Changed, "#adapter")
+    def _adapter(self, event: Select.Changed) -> None:
+        if event.value == self.draft.get("adapter.type"):
+            return
+        self.draft.set("adapter.type", event.value)
         if self.draft.get("adapter.type") == "qlora" and self.draft.get("train.optim") == "adamw_torch":
             self.draft.set("train.optim", "paged_adamw_8bit")  # QLoRA's usual optimizer: its states in 8-bit
         self._lora_fields()
@@ -141,7 +150,7 @@ class MethodScreen(StepScreen):
         self.draft.apply(plan)
         for field_id, (key, _, _) in FIELDS.items():
             self.query_one(f"#{field_id}", Input).value = str(self.draft.get(key))
-        self.query_one(f"#a-{self.draft.get('adapter.type')}", RadioButton).value = True
+        self.query_one("#adapter", Select).value = self.draft.get("adapter.type")
         self.query_one("#checkpointing", Checkbox).value = bool(self.draft.get("train.gradient_checkpointing"))
         self._lora_fields()
         self._refresh()
