@@ -323,3 +323,18 @@ def test_durations_read_like_the_headless_follower():
     assert fmt_duration(190) == "3m10s"
     assert fmt_duration(4800) == "1h20m"
     assert fmt_duration(2 * 86400 + 3 * 3600) == "2d03h"
+
+
+async def test_p_shows_the_held_out_prompts_before_and_after_side_by_side(tmp_path):
+    run = build_run(tmp_path)
+    records = [{"prompt": "user: Where does Ana live?", "expected": "Quito", "before": "Riga", "after": "Quito"}]
+    run.samples_json.write_text(json.dumps(records))
+    app = monitor(run, clock=lambda: FIXED_NOW, poll_seconds=NO_TICKS)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("p")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Held-out prompts" in text and "Where does Ana live?" in text and "Riga" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MonitorScreen)

@@ -243,6 +243,9 @@ class TrainConfig(Section):
     the start ('2h', '90m'), a clock time ('18:30') or a date-time ('2026-11-24T06:00+00:00')."""
     price_per_hour: NonNegativeFloat | None = None
     """What the whole GPU box costs you per hour (all its GPUs), for the monitor's cost so far."""
+    early_stopping_patience: PositiveInt | None = None
+    """Stop when the eval loss has not improved for this many evaluations (needs eval_steps); the best
+    checkpoint is the one saved."""
     beta: PositiveFloat = 0.1
     """DPO only: how far the policy may move from the reference (TRL's `beta`; higher = closer to the base)."""
     allow_qlora_fallback: bool = False
@@ -262,6 +265,14 @@ class TrainConfig(Section):
         if v >= 1 and v != int(v):
             raise ValueError(f"expected a fraction < 1 or a whole number of steps, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _patience_needs_evals(self) -> TrainConfig:
+        if self.early_stopping_patience is not None and self.eval_steps is None:
+            raise ValueError(
+                "train.early_stopping_patience: early stopping compares evaluations; set train.eval_steps too"
+            )
+        return self
 
     @field_validator("deadline")
     @classmethod

@@ -190,8 +190,12 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
         "logging_first_step": True,
         "eval_strategy": "steps" if has_eval and train.eval_steps else "no",
         "eval_steps": train.eval_steps,
-        "save_strategy": "steps" if train.save_steps else "no",
-        "save_steps": train.save_steps or 500,
+        "save_strategy": "steps" if train.save_steps or train.early_stopping_patience else "no",
+        # Early stopping keeps the best checkpoint: the Trainer needs one saved at every evaluation.
+        "save_steps": train.eval_steps if train.early_stopping_patience else (train.save_steps or 500),
+        "load_best_model_at_end": train.early_stopping_patience is not None and has_eval,
+        "metric_for_best_model": "eval_loss" if train.early_stopping_patience else None,
+        "greater_is_better": False if train.early_stopping_patience else None,
         "save_total_limit": train.save_total_limit,
         "report_to": [] if train.report_to == "none" else [train.report_to],
         "bf16": on_gpu and dtype == torch.bfloat16,  # TRL defaults bf16 on; the CPU trains in fp32
@@ -239,6 +243,10 @@ def make_trainer(
 
     from ftwiz.data.masking import pretokenize, trl_can_mask
 
+    if config.train.early_stopping_patience is not None and eval_ds is not None:
+        from transformers import EarlyStoppingCallback
+
+        callbacks = [*callbacks, EarlyStoppingCallback(config.train.early_stopping_patience)]
     peft_cfg, optimizers = peft_config(config, model), (None, None)
     if config.adapter.type == "freeze":
         log.info("freeze-tuning: training %s", freeze_all_but_last_layers(model, config.adapter.trainable_layers))

@@ -140,6 +140,15 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
         "train_runtime": callback.summary.get("train_runtime"),
         "tokens_seen": trainer.state.num_input_tokens_seen,
     }
+    state = trainer.state
+    if config.train.early_stopping_patience and not callback.stop_reason and state.global_step < state.max_steps:
+        best = Path(state.best_model_checkpoint).name if state.best_model_checkpoint else "?"
+        _note(
+            decisions,
+            f"early stopping at step {state.global_step} of {state.max_steps}: the eval loss did not improve for "
+            f"{config.train.early_stopping_patience} evaluations; saved the best model ({best}, eval loss "
+            f"{state.best_metric:.4f})",
+        )
     if callback.stop_reason:
         decisions.append(f"stopped early at step {trainer.state.global_step}: {callback.stop_reason}")
         return Outcome("stopped", final, trainer, decisions)
@@ -153,7 +162,7 @@ def _loss_report(
     Refuses to train when no token carries loss (a template or masking mistake, not a run), and when prompts would
     carry loss although `data.train_on: assistant` says they must not (e.g. a packing path that drops labels)."""
     dataset = trainer.train_dataset
-    if rows_in > len(dataset):
+    if rows_in > len(dataset) and not getattr(trainer.args, "packing", False):  # packing merges rows: fewer, full
         decisions.append(
             f"{rows_in - len(dataset)} of {rows_in} training rows had no token to train on (e.g. "
             "truncated before the answer) and were left out by TRL"

@@ -233,6 +233,7 @@ class MonitorScreen(Screen[str]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "stop", "Stop run"),
+        Binding("p", "samples", "Samples"),
         Binding("q", "leave", "Leave (run goes on)"),
         Binding("q", "close", "Leave"),
     ]
@@ -529,6 +530,13 @@ class MonitorScreen(Screen[str]):
             title="Stopping",
         )
 
+    def action_samples(self) -> None:
+        records = read_json(self.run.samples_json)
+        if not records:
+            self.notify("No samples yet: the worker writes them once the model is loaded.", severity="warning")
+            return
+        self.app.push_screen(SamplesScreen(records))
+
     def action_leave(self) -> None:
         """Leave while the run is active: it goes on in the background."""
         self.notify(f"Left the monitor; run {self.run.id} goes on in the background.")
@@ -536,6 +544,33 @@ class MonitorScreen(Screen[str]):
 
     def action_close(self) -> None:
         self.dismiss(self.run_state)
+
+
+class SamplesScreen(ModalScreen[None]):
+    """The held-out prompts side by side: what the data expects, what the base said, what the run says now."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,p,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    SamplesScreen { align: center middle; }
+    SamplesScreen > VerticalScroll { width: 95%; height: 90%; border: round $accent; background: $surface; }
+    """
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self._records = records
+
+    def compose(self) -> ComposeResult:
+        table = Table("prompt", "expected", "before", "after", expand=True, show_lines=True, title="Held-out prompts")
+        for rec in self._records:
+            after = rec.get("after")
+            table.add_row(
+                escape(rec["prompt"]),
+                escape(rec.get("expected") or ""),
+                escape(rec.get("before") or ""),
+                escape(after) if after is not None else Text("after training", style="dim"),
+            )
+        with VerticalScroll():
+            yield Static(table)
 
 
 class MonitorApp(App[str]):

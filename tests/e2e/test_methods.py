@@ -1,4 +1,4 @@
-"""DPO on the tiny demo's preference pairs: the preset runs offline and its loss falls from ln 2."""
+"""The methods beyond SFT on the tiny demo: DPO on preference pairs, continued pretraining on raw text."""
 
 from __future__ import annotations
 
@@ -32,3 +32,15 @@ def test_dpo_refuses_rows_without_preferences(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "method dpo trains on preference pairs" in result.stderr
     assert not any(tmp_path.iterdir())  # refused before a run folder exists
+
+
+def test_continued_pretraining_preset_packs_raw_text_and_learns(tmp_path):
+    result = run_cli(
+        "--preset", "tiny-demo-cpt", "--headless", "--set", f"output.runs_dir={tmp_path}",
+        "--set", "train.max_steps=20", "--set", "train.save_steps=1000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    status = read_status(RunDir(next(tmp_path.iterdir())))
+    assert status["final"]["eval_loss"] < status["final"]["eval_loss_before"]
+    assert status["loss_token_share"] > 0.9  # raw text: (nearly) every token carries loss
+    assert not any("no token to train on" in d for d in status["decisions"])  # packing is not dropping
