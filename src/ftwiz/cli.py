@@ -115,23 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true", help="one JSON list on stdout")
 
     attach = commands.add_parser("attach", help="watch a run live (the newest live one by default)")
-    attach.add_argument("run", nargs="?", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    _run_argument(attach, optional=True)
     attach.add_argument("--headless", action="store_true", help="plain progress lines instead of the TUI")
     _runs_dir_option(attach)
 
     stop = commands.add_parser("stop", help="stop a run gracefully: checkpoint, adapter, state stopped")
-    stop.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    _run_argument(stop)
     stop.add_argument("--no-wait", action="store_true", help="return once the request is made")
     _runs_dir_option(stop)
 
     resume = commands.add_parser("resume", help="continue a stopped, failed or died run from its last checkpoint")
-    resume.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    _run_argument(resume)
     resume.add_argument("--headless", action="store_true", help="follow it on the terminal without the TUI")
     resume.add_argument("--detach", action="store_true", help="start it and return at once")
     _runs_dir_option(resume)
 
     chat = commands.add_parser("chat", help="talk to a run's trained model, tokens streamed")
-    chat.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    _run_argument(chat)
     chat.add_argument("--prompt", metavar="TEXT", help="answer one prompt and exit (else: interactive)")
     chat.add_argument("--system", metavar="TEXT", help="a system prompt")
     chat.add_argument("--max-new-tokens", type=_positive_int, default=256, metavar="N")
@@ -140,12 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     _runs_dir_option(chat)
 
     merge = commands.add_parser("merge", help="fold a run's adapter into its base; save a plain transformers model")
-    merge.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    _run_argument(merge)
     merge.add_argument("--out", metavar="DIR", help="where to save (default: RUN/merged)")
     _runs_dir_option(merge)
 
     push = commands.add_parser("push", help="upload a run's adapter (or merged model) with a model card")
-    push.add_argument("run", metavar="RUN", help="a run id (or a unique part of it) or its folder")
+    _run_argument(push)
     push.add_argument("--repo", required=True, metavar="ID", help="the hub repository, e.g. you/my-adapter")
     push.add_argument("--merged", action="store_true", help="upload RUN/merged (made by ftwiz merge)")
     push.add_argument("--public", action="store_true", help="a public repository (default: private)")
@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     data_check.add_argument("--seq-len", type=_positive_int, metavar="S", help="count rows longer than S tokens")
     data_check.add_argument("--json", action="store_true", help="one JSON object on stdout")
     return parser
+
+
+def _run_argument(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    parser.add_argument(
+        "run", nargs="?" if optional else None, metavar="RUN", help="a run id (or a unique part of it) or its folder"
+    )
 
 
 def _runs_dir_option(parser: argparse.ArgumentParser) -> None:

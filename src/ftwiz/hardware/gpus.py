@@ -112,3 +112,17 @@ def match_catalog(name: str) -> GpuType | None:
         if re.search(rf"(^|[^A-Z0-9]){re.escape(bare)}([^A-Z0-9]|$)", upper):
             return gpu
     return None
+
+
+def local_card(name: str, total_bytes: int, bf16: bool) -> GpuType:
+    """A probed device as a card to plan for: its real capacity, the catalog's speed and price when it is known
+    (an unknown card gets a conservative 100 TFLOP/s)."""
+    known = match_catalog(name)
+    return GpuType(
+        name,
+        total_bytes,
+        known.tflops if known else 100.0,
+        known.bandwidth_gbs if known else 0.0,
+        known.price_per_hour if known else None,
+        bf16,
+    )

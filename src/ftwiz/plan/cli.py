@@ -13,7 +13,7 @@ from typing import Any
 
 from ftwiz.data.check import CHARS_PER_TOKEN
 from ftwiz.errors import BadInput
-from ftwiz.hardware.gpus import GpuChoice, GpuType, match_catalog, parse_gpu
+from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
 from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
@@ -64,16 +64,7 @@ def local_gpu() -> tuple[GpuChoice, int]:
             hint="Plan for a card you could rent: --gpu A100-80GB (or 24GB, 4xH100-80GB), or rank them: --which-gpu.",
         )
     first = hw.gpus[0]
-    known = match_catalog(first.name)
-    card = GpuType(
-        first.name,
-        first.total_bytes,
-        known.tflops if known else 100.0,
-        known.bandwidth_gbs if known else 0.0,
-        known.price_per_hour if known else None,
-        first.bf16,
-    )
-    return GpuChoice(card, len(hw.gpus)), first.free_bytes
+    return GpuChoice(local_card(first.name, first.total_bytes, first.bf16), len(hw.gpus)), first.free_bytes
 
 
 def safetensors_check(ref: str, source: str, params_total: int) -> str | None:

@@ -241,8 +241,6 @@ def make_trainer(
 ) -> Any:
     from trl import DPOTrainer, SFTTrainer
 
-    from ftwiz.data.masking import pretokenize, trl_can_mask
-
     if config.train.early_stopping_patience is not None and eval_ds is not None:
         from transformers import EarlyStoppingCallback
 
@@ -259,28 +257,10 @@ def make_trainer(
     if config.method == "dpo":
         # The policy is the adapter; with a PEFT config and no ref_model, TRL scores the reference with the adapter
         # disabled: the frozen base is the reference, with no second copy of the model in memory.
-        return DPOTrainer(
-            model=model,
-            ref_model=None,
-            args=dpo_config(config, run, has_eval=eval_ds is not None),
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            processing_class=tokenizer,
-            peft_config=peft_cfg,
-            callbacks=callbacks,
-            optimizers=optimizers,
-        )
-
-    conversational = "messages" in train_ds.column_names
-    answers_only = config.method == "sft" and config.data.train_on == "assistant"
-    trl_masks = conversational and answers_only and trl_can_mask(tokenizer)
-    if conversational and answers_only and not trl_masks:
-        # TRL rejects templates without {% generation %} markers that it cannot patch: mask them ourselves.
-        log.info("the chat template has no {%% generation %%} markers: ftwiz masks the prompts itself")
-        train_ds = pretokenize(train_ds, tokenizer)
-        eval_ds = pretokenize(eval_ds, tokenizer) if eval_ds is not None else None
-    args = sft_config(config, run, has_eval=eval_ds is not None, trl_masks=trl_masks)
-    return SFTTrainer(
+        trainer_cls, args = DPOTrainer, dpo_config(config, run, has_eval=eval_ds is not None)
+    else:
+        trainer_cls, train_ds, eval_ds, args = SFTTrainer, *_sft_inputs(config, tokenizer, train_ds, eval_ds, run)
+    return trainer_cls(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -290,3 +270,18 @@ def make_trainer(
         callbacks=callbacks,
         optimizers=optimizers,
     )
+
+
+def _sft_inputs(config: RunConfig, tokenizer: Any, train_ds: Any, eval_ds: Any, run: RunDir) -> tuple[Any, Any, Any]:
+    """The datasets (pre-tokenized when ftwiz masks the template itself) and the SFTConfig."""
+    from ftwiz.data.masking import pretokenize, trl_can_mask
+
+    conversational = "messages" in train_ds.column_names
+    answers_only = config.method == "sft" and config.data.train_on == "assistant"
+    trl_masks = conversational and answers_only and trl_can_mask(tokenizer)
+    if conversational and answers_only and not trl_masks:
+        # TRL rejects templates without {% generation %} markers that it cannot patch: mask them ourselves.
+        log.info("the chat template has no {%% generation %%} markers: ftwiz masks the prompts itself")
+        train_ds = pretokenize(train_ds, tokenizer)
+        eval_ds = pretokenize(eval_ds, tokenizer) if eval_ds is not None else None
+    return train_ds, eval_ds, sft_config(config, run, has_eval=eval_ds is not None, trl_masks=trl_masks)

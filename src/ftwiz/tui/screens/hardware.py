@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Select, SelectionList, Static
 
-from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice, GpuType, match_catalog
+from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice, local_card
 from ftwiz.hardware.probe import Hardware, probe_hardware
 from ftwiz.tui.screens.base import StepScreen
 
@@ -88,16 +88,7 @@ class HardwareScreen(StepScreen):
         selected = self.query_one("#gpus", SelectionList).selected or [g.index for g in hw.gpus]
         gpus = [g for g in hw.gpus if g.index in selected]
         first = gpus[0]
-        known = match_catalog(first.name)
-        card = GpuType(
-            first.name,
-            first.total_bytes,
-            known.tflops if known else 100.0,
-            known.bandwidth_gbs if known else 0.0,
-            known.price_per_hour if known else None,
-            first.bf16,
-        )
-        self.draft.gpu = GpuChoice(card, len(gpus))
+        self.draft.gpu = GpuChoice(local_card(first.name, first.total_bytes, first.bf16), len(gpus))
         self.draft.usable_bytes = min(g.free_bytes for g in gpus)
         all_gpus = len(selected) == len(hw.gpus)
         self.draft.set("hardware.gpus", None if all_gpus else sorted(selected))
