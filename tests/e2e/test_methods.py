@@ -1,4 +1,4 @@
-"""The methods beyond SFT on the tiny demo: DPO on preference pairs, continued pretraining on raw text."""
+"""The methods beyond SFT on the tiny demo: DPO, ORPO and KTO on preference pairs, continued pretraining."""
 
 from __future__ import annotations
 
@@ -23,6 +23,17 @@ def test_dpo_preset_lowers_its_loss_and_logs_rewards(tmp_path):
     train = [r for r in read_metrics(run.path) if r["kind"] == "train"]
     assert "reward_accuracies" in train[-1] and "reward_margins" in train[-1]
     assert (run.adapter / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("method", ["orpo", "kto"])
+def test_orpo_and_kto_presets_lower_their_eval_loss(tmp_path, method):
+    result = run_cli(
+        "--preset", f"tiny-demo-{method}", "--headless", "--set", f"output.runs_dir={tmp_path}",
+        "--set", "train.max_steps=30", "--set", "train.save_steps=1000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    final = read_status(RunDir(next(tmp_path.iterdir())))["final"]
+    assert final["eval_loss"] < final["eval_loss_before"]
 
 
 def test_dpo_refuses_rows_without_preferences(tmp_path):

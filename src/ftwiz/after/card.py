@@ -67,7 +67,7 @@ def model_card(config: RunConfig, status: dict[str, Any], *, merged: bool, repo_
         if merged or adapter.whole_model
         else "from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer"
     )
-    trainer = "DPOTrainer" if config.method == "dpo" else "SFTTrainer"
+    trainer = {"dpo": "DPOTrainer", "orpo": "ORPOTrainer", "kto": "KTOTrainer"}.get(config.method, "SFTTrainer")
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return (
         f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n"

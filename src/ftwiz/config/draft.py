@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ftwiz.config.presets import to_yaml, validate
-from ftwiz.config.schema import RunConfig
+from ftwiz.config.schema import PREFERENCE_METHODS, RunConfig
 from ftwiz.hardware.gpus import GIB, GpuChoice
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory
@@ -103,8 +103,9 @@ class Draft:
             quant_bits=None if bits in ("none", None) else int(bits),
             double_quant=bool(self.get("quant.double_quant")),
             dtype=dtype,
-            # DPO runs chosen and rejected through the model together: twice the sequences per micro-batch.
-            batch_size=int(self.get("train.per_device_train_batch_size")) * (2 if self.get("method") == "dpo" else 1),
+            # Preference methods run chosen and rejected through the model together: twice the sequences.
+            batch_size=int(self.get("train.per_device_train_batch_size"))
+            * (2 if self.get("method") in PREFERENCE_METHODS else 1),
             seq_len=int(self.get("data.max_length")),
             gradient_checkpointing=bool(self.get("train.gradient_checkpointing")),
             optimizer=self.get("train.optim"),

@@ -155,6 +155,8 @@ class DataConfig(Section):
         return v
 
 
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")
+"""Methods that train on preference pairs; each micro-batch runs two sequences a row (chosen and rejected)."""
 ADAPTER_TYPES = ("full", "lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning", "freeze")
 PEFT_TYPES = ("lora", "qlora", "ia3", "prompt_tuning", "prefix_tuning")
 
@@ -313,9 +315,9 @@ class RunConfig(Section):
     """One line shown by `ftwiz presets`."""
     model: ModelConfig
     data: DataConfig
-    method: Literal["sft", "cpt", "dpo"] = "sft"
+    method: Literal["sft", "cpt", "dpo", "orpo", "kto"] = "sft"
     """sft: answers to prompts (loss on the answers). cpt: continued pretraining on text (loss on everything).
-    dpo: preference pairs (prompt, chosen, rejected) with TRL's DPOTrainer."""
+    dpo / orpo / kto: preference pairs (prompt, chosen, rejected) with TRL's DPO, ORPO or KTO trainer."""
     adapter: AdapterConfig = Field(default_factory=AdapterConfig)
     quant: QuantConfig = Field(default_factory=QuantConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

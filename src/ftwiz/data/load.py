@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ftwiz.config.schema import DataConfig
+from ftwiz.config.schema import PREFERENCE_METHODS, DataConfig
 from ftwiz.data.check import Report, describe, scan
 from ftwiz.data.source import rows_from
 from ftwiz.errors import BadInput
@@ -46,16 +46,16 @@ def load_rows(config: DataConfig, method: str = "sft") -> tuple[Dataset, str, li
 
 
 def check_method(fmt: str | None, method: str, path: str) -> None:
-    """Preference pairs train with DPO, and DPO only with them."""
-    if fmt is None or (fmt == "preference") == (method == "dpo"):
+    """Preference pairs train with DPO, ORPO or KTO, and those only with them."""
+    if fmt is None or (fmt == "preference") == (method in PREFERENCE_METHODS):
         return
-    if method == "dpo":
+    if method in PREFERENCE_METHODS:
         raise BadInput(
-            f"data: method dpo trains on preference pairs (prompt, chosen, rejected); {path} holds {fmt} rows",
+            f"data: method {method} trains on preference pairs (prompt, chosen, rejected); {path} holds {fmt} rows",
             hint="Give prompt/chosen/rejected rows (`ftwiz data check` shows the format), or set method: sft.",
         )
     raise BadInput(
-        f"data: {path} holds preference pairs (prompt/chosen/rejected), which train with method dpo",
+        f"data: {path} holds preference pairs (prompt/chosen/rejected): they train with method dpo, orpo or kto",
         hint="Set method: dpo, or give conversations, instruction/output or prompt/completion rows for SFT.",
     )
 

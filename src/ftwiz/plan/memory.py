@@ -93,8 +93,8 @@ class TrainSetup:
             quant_bits=None if bits == "none" else bits,
             double_quant=config.quant.double_quant,
             dtype=dtype,
-            # DPO runs chosen and rejected through the model together: twice the sequences per micro-batch.
-            batch_size=config.train.per_device_train_batch_size * (2 if config.method == "dpo" else 1),
+            # Preference methods run chosen and rejected (KTO: completion and KL) through the model together.
+            batch_size=config.train.per_device_train_batch_size * (2 if config.method in ("dpo", "orpo", "kto") else 1),
             seq_len=config.data.max_length,
             gradient_checkpointing=config.train.gradient_checkpointing,
             optimizer=config.train.optim,

@@ -220,14 +220,26 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, trl_masks: boo
     )
 
 
-def dpo_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
-    from trl import DPOConfig
+PREFERENCE_TRAINERS = {  # method -> (module, trainer, config); ORPO lives in trl.experimental in TRL 1.x
+    "dpo": ("trl", "DPOTrainer", "DPOConfig"),
+    "orpo": ("trl.experimental.orpo", "ORPOTrainer", "ORPOConfig"),
+    "kto": ("trl", "KTOTrainer", "KTOConfig"),
+}
 
-    return DPOConfig(
-        **training_args(config, run, has_eval=has_eval, config_class=DPOConfig),
+
+def preference_trainer(config: RunConfig, run: RunDir, *, has_eval: bool) -> tuple[type, Any]:
+    """The TRL trainer class for a preference method and its config (`beta` means each method's own weight)."""
+    import importlib
+
+    module, trainer, config_name = PREFERENCE_TRAINERS[config.method]
+    loaded = importlib.import_module(module)
+    config_class = getattr(loaded, config_name)
+    args = config_class(
+        **training_args(config, run, has_eval=has_eval, config_class=config_class),
         max_length=config.data.max_length,
         beta=config.train.beta,
     )
+    return getattr(loaded, trainer), args
 
 
 def make_trainer(
@@ -239,7 +251,7 @@ def make_trainer(
     run: RunDir,
     callbacks: list[Any],
 ) -> Any:
-    from trl import DPOTrainer, SFTTrainer
+    from trl import SFTTrainer
 
     if config.train.early_stopping_patience is not None and eval_ds is not None:
         from transformers import EarlyStoppingCallback
@@ -254,10 +266,10 @@ def make_trainer(
         model, peft_cfg = get_peft_model(model, peft_cfg), None  # the optimizer needs the adapter's parameters
         optimizers = (loraplus_optimizer(config, model), None)
         log.info("LoRA+: B learns %gx faster than A", config.adapter.loraplus_lr_ratio)
-    if config.method == "dpo":
-        # The policy is the adapter; with a PEFT config and no ref_model, TRL scores the reference with the adapter
-        # disabled: the frozen base is the reference, with no second copy of the model in memory.
-        trainer_cls, args = DPOTrainer, dpo_config(config, run, has_eval=eval_ds is not None)
+    if config.method in PREFERENCE_TRAINERS:
+        # DPO/KTO: the policy is the adapter; with a PEFT config and no ref_model, TRL scores the reference with the
+        # adapter disabled: the frozen base is the reference, with no second copy of the model. ORPO needs none.
+        trainer_cls, args = preference_trainer(config, run, has_eval=eval_ds is not None)
     else:
         trainer_cls, train_ds, eval_ds, args = SFTTrainer, *_sft_inputs(config, tokenizer, train_ds, eval_ds, run)
     return trainer_cls(

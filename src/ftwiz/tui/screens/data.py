@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select, Sparkline, Static
 
+from ftwiz.config.schema import PREFERENCE_METHODS
 from ftwiz.data.check import Report, describe
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen
@@ -127,7 +128,7 @@ class DataScreen(StepScreen):
         if key != self._key():
             return
         self.wizard.data_report = (key, report, rows)
-        if (report.format == "preference") != (self.draft.get("method") == "dpo") and report.format:
+        if report.format and (report.format == "preference") != (self.draft.get("method") in PREFERENCE_METHODS):
             method = "dpo" if report.format == "preference" else "sft"
             self.draft.set("method", method)
             self.notify(f"{report.format} rows: method set to {method}")

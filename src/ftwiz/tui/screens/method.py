@@ -14,6 +14,7 @@ from textual.containers import Grid, Horizontal
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ftwiz.config.draft import about, gib
+from ftwiz.config.schema import PREFERENCE_METHODS
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen
 from ftwiz.views import TERM_STYLE, memory_bar
@@ -42,6 +43,8 @@ METHODS = [
     ("SFT: answers to prompts", "sft"),
     ("Continued pretraining (raw text)", "cpt"),
     ("DPO: preference pairs (prompt, chosen, rejected)", "dpo"),
+    ("ORPO: preference pairs, no reference model", "orpo"),
+    ("KTO: preference pairs, unpaired (desirable / undesirable)", "kto"),
 ]
 
 
@@ -166,8 +169,10 @@ class MethodScreen(StepScreen):
 
     def complete(self) -> str | None:
         report = self.wizard.data_report
-        if report is not None and (report[1].format == "preference") != (self.draft.get("method") == "dpo"):
-            return "DPO trains on preference pairs, SFT and CPT on other rows: match the method to the data."
+        if report is not None and (report[1].format == "preference") != (
+            self.draft.get("method") in PREFERENCE_METHODS
+        ):
+            return "DPO/ORPO/KTO train on preference pairs, SFT and CPT on other rows: match the method to the data."
         try:
             self.draft.config()
         except FtwizError as exc:
