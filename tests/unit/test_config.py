@@ -153,7 +153,7 @@ def test_deadline_rejects_nonsense():
 def test_dpo_is_a_method_with_its_beta():
     config = validate({**MINIMAL, "method": "dpo", "train": {"beta": 0.2}})
     assert config.method == "dpo" and config.train.beta == 0.2
-    (line,) = problems({**MINIMAL, "method": "orpo"})
+    (line,) = problems({**MINIMAL, "method": "grpo"})
     assert line.startswith("method: expected one of")
 
 
