@@ -81,6 +81,7 @@ class DataScreen(StepScreen):
         if not path:
             return
         self.wizard.data_report = None
+        self._error: str | None = None
         self.query_one("#data-status", Static).update(Text(f"Checking {path}…", style="cyan"))
         self._check_worker(self._key(), dict(self.draft.values["data"]), dict(self.draft.values["model"]))
 
@@ -122,6 +123,7 @@ class DataScreen(StepScreen):
         return Group(*parts)
 
     def _failed(self, message: str) -> None:
+        self._error = message
         self.query_one("#data-status", Static).update(Text(message, style="red"))
 
     def _checked(self, key: tuple[str, str, str], report: Report, rows: list[dict[str, Any]]) -> None:
@@ -186,6 +188,8 @@ class DataScreen(StepScreen):
             self._check()
             return "Checking the data: Next when its report appears."
         if self.wizard.data_report is None:
+            if getattr(self, "_error", None):
+                return f"ftwiz cannot read this data: {self._error.splitlines()[0]}"
             return "Checking the data: Next when its report appears."
         report = self.wizard.data_report[1]
         if not report.valid_rows:

@@ -57,6 +57,7 @@ class ModelScreen(StepScreen):
             return
         self.draft.set("model.id", ref)
         self.draft.inspection = None
+        self._error: str | None = None
         self.query_one("#model-status", Static).update(Text(f"Inspecting {ref}…", style="cyan"))
         self._inspect_worker(ref, bool(self.draft.get("model.trust_remote_code")), int(self.draft.get("adapter.r")))
 
@@ -72,6 +73,7 @@ class ModelScreen(StepScreen):
         self.app.call_from_thread(self._inspected, ref, inspection)
 
     def _failed(self, message: str) -> None:
+        self._error = message
         self.query_one("#model-status", Static).update(Text(message, style="red"))
 
     def _inspected(self, ref: str, inspection: dict) -> None:
@@ -127,9 +129,12 @@ class ModelScreen(StepScreen):
         typed = self.query_one("#model", Input).value.strip()
         if not typed:
             return "Enter a model id or path."
-        if typed != self.draft.get("model.id") or self.draft.inspection is None:
-            if typed != self.draft.get("model.id"):
-                self._inspect(typed)
+        if typed != self.draft.get("model.id"):
+            self._inspect(typed)
+            return "Inspecting the model: Next when its table appears."
+        if self.draft.inspection is None:
+            if getattr(self, "_error", None):
+                return f"ftwiz cannot use this model: {self._error.splitlines()[0]}"
             return "Inspecting the model: Next when its table appears."
         if self.query_one("#t-custom", RadioButton).value and not isinstance(
             self.draft.get("adapter.target_modules"), list
