@@ -295,6 +295,25 @@ class HardwareConfig(Section):
     """GPU indices to train on (CUDA_VISIBLE_DEVICES); None = every visible GPU."""
 
 
+class DistributedConfig(Section):
+    """Several processes through `accelerate launch` (accelerate's own names). This version launches DDP."""
+
+    num_processes: PositiveInt = 1
+    """Processes in all (GPUs across every machine, as in accelerate); > 1 launches through accelerate."""
+    num_machines: PositiveInt = 1
+    machine_rank: Annotated[int, Field(ge=0)] = 0
+    main_process_ip: str | None = None
+    main_process_port: Annotated[int, Field(ge=1, le=65535)] = 29500
+    strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "ddp"
+
+    @field_validator("strategy")
+    @classmethod
+    def _ddp_only(cls, v: str) -> str:
+        if v != "ddp":
+            raise ValueError(f"{v!r} is not supported yet (planned); use 'ddp' (each GPU holds a whole replica)")
+        return v
+
+
 class OutputConfig(Section):
     runs_dir: str = "./runs"
     run_name: str | None = None
@@ -322,6 +341,7 @@ class RunConfig(Section):
     quant: QuantConfig = Field(default_factory=QuantConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")

@@ -166,6 +166,37 @@ def effective_state(status: dict[str, Any], now: float | None = None) -> str:
     return state
 
 
+class LocalStatus:
+    """StatusWriter's interface without the file: what a non-main rank of a multi-process run uses, so that
+    only rank 0 writes status.json (and heartbeats)."""
+
+    def __init__(self, **initial: Any) -> None:
+        self._status = dict(initial)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self._status)
+
+    def update(self, **fields: Any) -> None:
+        self._status.update(fields)
+
+    def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class NullMetrics:
+    """MetricsWriter's interface for non-main ranks: one metrics stream per run, written by rank 0."""
+
+    def write(self, kind: str, step: int, **values: Any) -> dict[str, Any]:
+        return {"kind": kind, "step": step, **values}
+
+    def close(self) -> None:
+        pass
+
+
 class MetricsWriter:
     """Appends one JSON object a line to `metrics.jsonl`, flushed per line so a tail sees it at once."""
 

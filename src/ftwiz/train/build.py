@@ -203,6 +203,8 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
         "include_num_input_tokens_seen": "non_padding",
         "disable_tqdm": True,  # the run folder is the progress display; tqdm would fill train.log
         "dataloader_num_workers": 0,
+        # Without CUDA, processes started by `accelerate launch` join over gloo (accelerate's CPU state).
+        "use_cpu": not on_gpu,
     }
 
 

@@ -50,6 +50,8 @@ class RunFolderCallback(TrainerCallback):
                 self.request_stop("stop requested")
             elif self.deadline is not None and time.time() >= self.deadline - self._save_margin():
                 self.request_stop("deadline reached")
+        if self._any_rank_stops():
+            self.request_stop(self.stop_reason or "stop requested on another process")
         if self.stop_reason is not None:
             control.should_training_stop = True
             control.should_save = True  # a checkpoint to resume from
@@ -57,6 +59,17 @@ class RunFolderCallback(TrainerCallback):
         if now - self._last_status >= STATUS_EVERY_SECONDS or control.should_training_stop:
             self._last_status = now
             self.status.update(step=state.global_step, max_steps=state.max_steps, **self._peak_memory())
+
+    def _any_rank_stops(self) -> bool:
+        """All processes of a multi-process run stop at the same step (one would otherwise wait forever in the
+        next collective): the flag is reduced across ranks. A no-op in a single process."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return self.stop_reason is not None
+        flag = torch.tensor([1.0 if self.stop_reason is not None else 0.0])
+        if torch.distributed.get_backend() == "nccl":
+            flag = flag.cuda()
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _save_margin(self) -> float:
         """Stop this long before the deadline: one step and a checkpoint save must still fit before the box goes."""

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from ftwiz import bundled
 from ftwiz.config.presets import to_yaml
 from ftwiz.config.schema import RunConfig
@@ -68,11 +70,54 @@ def prepare_run(config: RunConfig, *, argv: list[str], preset: str | None = None
     return run
 
 
+def accelerate_config(config: RunConfig) -> dict[str, object]:
+    """The accelerate config for a multi-process run (written to the run folder, then `accelerate launch`).
+
+    DDP: `MULTI_GPU` starts one process a GPU through torch's elastic launcher. On a machine without GPUs the
+    same launcher starts CPU processes and the Trainer joins them over gloo (accelerate's `MULTI_CPU` type would
+    wait for mpirun and quietly start a single process)."""
+    d = config.distributed
+    return {
+        "compute_environment": "LOCAL_MACHINE",
+        "distributed_type": "MULTI_GPU",
+        "num_processes": d.num_processes,
+        "num_machines": d.num_machines,
+        "machine_rank": d.machine_rank,
+        "main_process_ip": d.main_process_ip,
+        "main_process_port": d.main_process_port,
+        "rdzv_backend": "static",
+        "same_network": True,
+        "gpu_ids": "all",
+        "mixed_precision": "no",  # the Trainer's bf16/fp16 arguments decide it
+        "dynamo_config": {},
+        "use_cpu": False,
+        "debug": False,
+        "downcast_bf16": "no",
+        "tpu_use_cluster": False,
+        "tpu_use_sudo": False,
+        "tpu_env": [],
+    }
+
+
+def worker_command(run: RunDir, config: RunConfig) -> list[str]:
+    """`python -m ftwiz.train RUN`, or the same through `accelerate launch` when the run spans processes."""
+    target = str(run.path.resolve())
+    if config.distributed.num_processes <= 1:
+        return [sys.executable, "-m", "ftwiz.train", target]
+    path = run.path / "accelerate.yaml"
+    write_text_atomic(path, yaml.safe_dump(accelerate_config(config), sort_keys=False))
+    launcher = [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--config_file", str(path)]
+    return [*launcher, "-m", "ftwiz.train", target]
+
+
 def spawn_worker(run: RunDir) -> subprocess.Popen[bytes]:
     """Start the worker detached from this terminal; its output goes to train.log."""
+    from ftwiz.config.presets import load_config_file
+
+    command = worker_command(run, load_config_file(run.config))
     with run.log.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "ftwiz.train", str(run.path.resolve())],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -27,7 +27,9 @@ from ftwiz.errors import BadInput, ExitCode, FtwizError
 from ftwiz.hardware.sampler import SystemRecorder
 from ftwiz.runs.registry import latest_checkpoint
 from ftwiz.runs.store import (
+    LocalStatus,
     MetricsWriter,
+    NullMetrics,
     RunDir,
     StatusWriter,
     read_json,
@@ -71,7 +73,9 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
 
     decisions: list[str] = list(status.data.get("decisions") or [])  # kept across resumes and OOM retries
     checkpoint = latest_checkpoint(run)
-    write_text_atomic(run.environment, environment_report())
+    main = is_main_process()  # of a multi-process run, only rank 0 writes the run folder
+    if main:
+        write_text_atomic(run.environment, environment_report())
     # Data first: a bad row should stop the run before minutes of model loading.
     rows, fmt, data_decisions = load_rows(config.data, config.method)
     _note(decisions, *data_decisions)
@@ -81,7 +85,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     tokenizer = build.load_tokenizer(config, decisions)
     model = build.load_model(config)
 
-    metrics = MetricsWriter(run)
+    metrics = MetricsWriter(run) if main else NullMetrics()
     deadline = status.data.get("deadline_at")
     deadline_ts = datetime.fromisoformat(deadline).timestamp() if deadline else None
     callback = RunFolderCallback(run, status, metrics, deadline_ts)
@@ -91,15 +95,17 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     trainable, total = _param_counts(trainer.model)
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
-    _check_disk(run, config, trainer, trainable, total)
+    if main:
+        _check_disk(run, config, trainer, trainable, total)
     initial = _save_initial_adapter(run, config, trainer)
-    _write_plan(run, config, trainer.model)
+    if main:
+        _write_plan(run, config, trainer.model)
 
-    prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds)
+    prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds) if main else []
     previous = read_json(run.samples_json) if checkpoint else None
     if previous and len(previous) == len(prompts):  # resumed: the base model's answers were recorded at the start
         before = [record["before"] for record in previous]
-    else:
+    elif main:
         before = samples.generate(trainer.model, tokenizer, prompts)
         _write_samples(run, samples.to_records(prompts, before, None))
     if checkpoint is None or status.data.get("eval_loss_before") is None:
@@ -115,21 +121,25 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
         status.update(decisions=decisions)
         log.info("resuming from %s", checkpoint)
     log.info("training")
-    recorder = _system_recorder(metrics, status)
+    recorder = _system_recorder(metrics, status) if main else None
     try:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     finally:
-        recorder.close()
+        if recorder is not None:
+            recorder.close()
     eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the final eval line
 
     if initial is not None:  # PiSSA/OLoRA: an adapter that loads on the original base, not the residual one
-        trainer.model.save_pretrained(str(run.adapter), path_initial_model_for_weight_conversion=str(initial))
+        if main:
+            trainer.model.save_pretrained(str(run.adapter), path_initial_model_for_weight_conversion=str(initial))
     else:
-        trainer.save_model(str(run.adapter))
-    tokenizer.save_pretrained(str(run.adapter))
+        trainer.save_model(str(run.adapter))  # writes on the main process only
+    if main:
+        tokenizer.save_pretrained(str(run.adapter))
     log.info("saved %s to %s", "model" if config.adapter.whole_model else "adapter", run.adapter)
-    after = samples.generate(trainer.model, tokenizer, prompts)
-    _write_samples(run, samples.to_records(prompts, before, after))
+    if main:
+        after = samples.generate(trainer.model, tokenizer, prompts)
+        _write_samples(run, samples.to_records(prompts, before, after))
     metrics.close()
 
     final = {
@@ -206,6 +216,11 @@ def _loss_report(
     )
 
 
+def is_main_process() -> bool:
+    """Rank 0 of an `accelerate launch` (torch's launcher sets RANK), or a single-process run."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _save_initial_adapter(run: RunDir, config: RunConfig, trainer: Any) -> Path | None:
     """PiSSA and OLoRA start from the base's principal directions and subtract them from the base weights, so the
     trained adapter only fits that modified base. PEFT converts it back (to a rank-2r LoRA on the original base)
@@ -213,7 +228,7 @@ def _save_initial_adapter(run: RunDir, config: RunConfig, trainer: Any) -> Path 
     if config.adapter.init_lora_weights not in ("pissa", "olora"):
         return None
     initial = run.path / "initial-adapter"
-    if not (initial / "adapter_config.json").exists():
+    if is_main_process() and not (initial / "adapter_config.json").exists():
         peft_cfg = trainer.model.peft_config["default"]
         chosen, peft_cfg.init_lora_weights = peft_cfg.init_lora_weights, True  # PEFT's recipe for the saved copy
         try:
@@ -412,6 +427,22 @@ def _release_memory() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
+class _RankStatus(LocalStatus):
+    """A non-main rank's status: kept in memory (rank 0 writes status.json); see `_failed` for errors."""
+
+    def __init__(self, run: RunDir, **initial: Any) -> None:
+        super().__init__(**{**read_status(run), **initial})
+
+
+def _failed(run: RunDir, status: Any, rank: int, summary: str) -> None:
+    """A failure on any rank ends the run as failed, with that rank's error in status.json."""
+    error = {"summary": summary, "log": str(run.log), **({"rank": rank} if rank else {})}
+    if rank == 0:
+        status.update(state="failed", ended_at=utc_now(), error=error)
+    else:  # rank 0 may be blocked in a collective waiting for this rank: say it here, once
+        StatusWriter(run, state="failed", ended_at=utc_now(), error=error)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m ftwiz.train RUN_DIR", file=sys.stderr)
@@ -419,8 +450,9 @@ def main(argv: list[str]) -> int:
     run = RunDir(Path(argv[0]).resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     previous = read_status(run)
+    world_size, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     # A resumed run keeps its start, deadline and decisions; a new attempt clears the last one's end.
-    status = StatusWriter(
+    status = (StatusWriter if rank == 0 else _RankStatus)(
         run,
         state="loading",
         pid=os.getpid(),
@@ -428,7 +460,7 @@ def main(argv: list[str]) -> int:
         started_at=previous.get("started_at") or utc_now(),
         ended_at=None,
         error=None,
-        world_size=1,
+        world_size=world_size,
         run_id=run.id,
     )
     status.start_heartbeat()
@@ -446,15 +478,15 @@ def main(argv: list[str]) -> int:
         outcome = train_with_recovery(run, config, status)
     except FtwizError as exc:
         log.error("%s", exc)
-        status.update(state="failed", ended_at=utc_now(), error={"summary": exc.message, "log": str(run.log)})
+        _failed(run, status, rank, exc.message)
         return exc.exit_code
     except BaseException as exc:  # a failed run must say so in status.json, whatever the cause
         traceback.print_exc()
-        summary = f"{type(exc).__name__}: {exc}".strip()
-        status.update(state="failed", ended_at=utc_now(), error={"summary": summary[:500], "log": str(run.log)})
+        _failed(run, status, rank, f"{type(exc).__name__}: {exc}".strip()[:500])
         return ExitCode.RUN_FAILED
     finally:
         status.close()
-    status.update(state=outcome.state, ended_at=utc_now(), final=outcome.final, decisions=outcome.decisions)
+    if rank == 0:
+        status.update(state=outcome.state, ended_at=utc_now(), final=outcome.final, decisions=outcome.decisions)
     log.info("run %s %s", run.id, outcome.state)
     return outcome.exit_code
