@@ -199,3 +199,16 @@ def test_memory_bar_marks_what_does_not_fit():
     over = memory_bar({"weights": 150, "logits": 50}, budget=100, width=20)
     assert over.plain == "█" * 20
     assert any("red" in str(span.style) and span.start == 10 for span in over.spans)
+
+
+def test_several_gpus_use_ddp_when_a_replica_fits_and_fsdp_when_none_does():
+    big = plan_cli(
+        "--model", "meta-llama/Llama-3.1-70B-Instruct", "--gpu", "8xH100-80GB", "--adapter", "full", "--json"
+    )
+    data = json.loads(big.stdout)
+    assert data["strategy"] == "fsdp" and data["fits"]
+    assert any("FSDP: no replica fits one GPU" in r for r in data["reasons"])
+    small = json.loads(plan_cli("--model", LLAMA8B, "--gpu", "8xH100-80GB", "--json").stdout)
+    assert small["strategy"] == "ddp" and any("DDP: a whole replica fits" in r for r in small["reasons"])
+    one = json.loads(plan_cli("--model", LLAMA8B, "--gpu", "H100-80GB", "--json").stdout)
+    assert one["strategy"] == "single"

@@ -296,7 +296,7 @@ class HardwareConfig(Section):
 
 
 class DistributedConfig(Section):
-    """Several processes through `accelerate launch` (accelerate's own names). This version launches DDP."""
+    """Several processes through `accelerate launch` (accelerate's own names): DDP, FSDP (v2) or DeepSpeed."""
 
     num_processes: PositiveInt = 1
     """Processes in all (GPUs across every machine, as in accelerate); > 1 launches through accelerate."""
@@ -305,13 +305,10 @@ class DistributedConfig(Section):
     main_process_ip: str | None = None
     main_process_port: Annotated[int, Field(ge=1, le=65535)] = 29500
     strategy: Literal["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "ddp"
-
-    @field_validator("strategy")
-    @classmethod
-    def _ddp_only(cls, v: str) -> str:
-        if v != "ddp":
-            raise ValueError(f"{v!r} is not supported yet (planned); use 'ddp' (each GPU holds a whole replica)")
-        return v
+    """ddp: each GPU holds a whole replica. fsdp: parameters, gradients and optimizer states sharded over the
+    GPUs (FSDP2, one shard unit per decoder layer). deepspeed-zero2/3: DeepSpeed ZeRO (needs `deepspeed`)."""
+    cpu_offload: bool = False
+    """fsdp / deepspeed: keep sharded states (and, for FSDP and ZeRO-3, parameters) in CPU memory."""
 
 
 class OutputConfig(Section):

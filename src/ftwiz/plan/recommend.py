@@ -118,9 +118,15 @@ def _targets_for(inspection: Mapping[str, Any], targets: str | list[str]) -> tup
 
 
 def candidates(
-    spec: ModelSpec, inspection: Mapping[str, Any], gpu: GpuChoice, knobs: Knobs, budget: int, dtype: str = "bfloat16"
+    spec: ModelSpec,
+    inspection: Mapping[str, Any],
+    gpu: GpuChoice,
+    knobs: Knobs,
+    budget: int,
+    dtype: str = "bfloat16",
+    shard: int = 1,
 ) -> list[Candidate]:
-    """Every combination of the open knobs, estimated."""
+    """Every combination of the open knobs, estimated (`shard` > 1: FSDP over that many GPUs)."""
     adapters = [knobs.adapter] if knobs.adapter else ["lora", "qlora", "full"]
     batches = [knobs.batch_size] if knobs.batch_size else [b for b in BATCHES if b <= max(knobs.effective_batch, 1)]
     ckpts = [knobs.gradient_checkpointing] if knobs.gradient_checkpointing is not None else [False, True]
@@ -141,6 +147,7 @@ def candidates(
                 seq_len=seq_len,
                 gradient_checkpointing=ckpt,
                 optimizer=optimizer,
+                shard=shard,
             )
             accum = knobs.grad_accum or max(1, knobs.effective_batch // (batch * gpu.count))
             memory = estimate_memory(spec, inspection, setup)
@@ -172,6 +179,13 @@ def recommend(
     dtype = "bfloat16" if gpu.gpu.bf16 or gpu.gpu.tflops == 0 else "float16"
     pool = candidates(spec, inspection, gpu, knobs, budget, dtype)
     fitting = sorted((c for c in pool if c.fits), key=_rank_key)
+    strategy = "ddp" if gpu.count > 1 else "single"
+    if not fitting and gpu.count > 1:
+        # No replica fits one GPU: shard parameters, gradients and optimizer states over all of them (FSDP).
+        sharded = candidates(spec, inspection, gpu, knobs, budget, dtype, shard=gpu.count)
+        if any(c.fits for c in sharded):
+            pool, strategy = sharded, "fsdp"
+            fitting = sorted((c for c in pool if c.fits), key=_rank_key)
     if price_per_hour is None:
         price_per_hour = gpu.gpu.price_mid
     if fitting:
@@ -181,7 +195,23 @@ def recommend(
         best = min(pool, key=lambda c: c.memory.total)
         alternatives = []
         reasons = _nothing_fits(spec, inspection, best, gpu, budget, usable, knobs)
-    return Plan(gpu, budget, best, alternatives, reasons, tokens, epochs, price_per_hour)
+    if strategy == "ddp":
+        reasons.insert(
+            1,
+            f"{gpu.count} GPUs, DDP: a whole replica fits each GPU, so only gradients travel between "
+            "them (FSDP would add parameter traffic for no memory you need)",
+        )
+    elif strategy == "fsdp":
+        replica = min(candidates(spec, inspection, gpu, knobs, budget, dtype), key=lambda c: c.memory.total)
+        reasons.insert(
+            1,
+            f"{gpu.count} GPUs, FSDP: no replica fits one GPU (at least {_gib(replica.memory.total)}); "
+            f"sharding weights, gradients and optimizer states over {gpu.count} GPUs gives "
+            f"{_gib(best.memory.total)} per GPU (distributed.strategy: fsdp)",
+        )
+    plan = Plan(gpu, budget, best, alternatives, reasons, tokens, epochs, price_per_hour)
+    plan.extra["strategy"] = strategy
+    return plan
 
 
 def _distinct(rest: list[Candidate], best: Candidate, n: int = 3) -> list[Candidate]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from typing import Any
 
 import torch
@@ -51,11 +52,15 @@ def load_tokenizer(config: RunConfig, decisions: list[str]) -> PreTrainedTokeniz
 
 def quantization_config(config: RunConfig) -> BitsAndBytesConfig | None:
     if config.quant.bits == 4:
+        dtype = compute_dtype(config.quant.compute_dtype)
+        fsdp = config.distributed.num_processes > 1 and config.distributed.strategy == "fsdp"
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type=config.quant.type,
             bnb_4bit_use_double_quant=config.quant.double_quant,
-            bnb_4bit_compute_dtype=compute_dtype(config.quant.compute_dtype),
+            bnb_4bit_compute_dtype=dtype,
+            # QLoRA + FSDP: packed 4-bit weights stored in the compute dtype, so FSDP can shard them like the rest.
+            **({"bnb_4bit_quant_storage": dtype} if fsdp else {}),
         )
     if config.quant.bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
@@ -69,7 +74,9 @@ def load_model(config: RunConfig) -> Any:
         kwargs["attn_implementation"] = config.model.attn_implementation
     if (quant := quantization_config(config)) is not None:
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = {"": torch.cuda.current_device() if torch.cuda.is_available() else "cpu"}
+        # Each process of a multi-GPU run loads onto its own GPU (torch's launcher sets LOCAL_RANK).
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        kwargs["device_map"] = {"": local if torch.cuda.is_available() else "cpu"}
     model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
     if quant is not None:
         from peft import prepare_model_for_kbit_training
@@ -171,8 +178,9 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
     # in v6); TRL's configs default it on, so always pass it under the name the installed version knows.
     names = {f.name for f in dataclasses.fields(config_class)}
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    fsdp = config.distributed.num_processes > 1 and config.distributed.strategy == "fsdp"
     return {
-        checkpointing: train.gradient_checkpointing,
+        checkpointing: train.gradient_checkpointing and not fsdp,  # FSDP checkpoints activations itself
         "output_dir": str(run.checkpoints),
         "num_train_epochs": train.num_train_epochs,
         "max_steps": train.max_steps,

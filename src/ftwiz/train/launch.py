@@ -33,11 +33,49 @@ def default_run_name(config: RunConfig, preset: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "run"
 
 
+def check_distributed(config: RunConfig) -> None:
+    """What `accelerate launch` would only say deep in its log: a missing engine or rendezvous address."""
+    import importlib.util
+
+    d = config.distributed
+    if d.num_processes > 1 and d.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        raise BadInput(
+            f"distributed.strategy: {d.strategy} needs DeepSpeed, which is not installed",
+            hint="pip install deepspeed (it compiles its ops for your CUDA), or use distributed.strategy fsdp.",
+        )
+    if d.num_machines > 1 and not d.main_process_ip:
+        raise BadInput(
+            "distributed.main_process_ip: a run over several machines needs the address of machine 0",
+            hint="--set distributed.main_process_ip=10.0.0.1 (the same on every machine, with its machine_rank).",
+        )
+    if d.machine_rank >= d.num_machines:
+        raise BadInput(f"distributed.machine_rank: {d.machine_rank} with num_machines {d.num_machines}")
+    if d.num_processes % d.num_machines:
+        raise BadInput(
+            f"distributed.num_processes: {d.num_processes} processes do not split evenly over "
+            f"{d.num_machines} machines (num_processes is the total, as in accelerate)"
+        )
+
+
+def node_commands(config: RunConfig, config_path: str) -> list[str]:
+    """The exact command to run on every machine of a multi-node run (the wizard and `ftwiz plan` print them)."""
+    d = config.distributed
+    sets = [
+        f"--set distributed.num_processes={d.num_processes}",
+        f"--set distributed.num_machines={d.num_machines}",
+        f"--set distributed.main_process_ip={d.main_process_ip or 'HOST'}",
+        f"--set distributed.main_process_port={d.main_process_port}",
+    ]
+    head = f"ftwiz train {shlex.quote(config_path)} --headless --detach {' '.join(sets)}"
+    return [f"{head} --set distributed.machine_rank={r}" for r in range(d.num_machines)]
+
+
 def preflight(config: RunConfig) -> None:
     """Catch what would fail in the worker now, with exit 2, rather than in its log: a missing local path, an
     unknown or gated hub model, a config that needs trust_remote_code, bad data rows (unless on_error: skip)."""
     from ftwiz.models.resolve import resolve_model
 
+    check_distributed(config)
     resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
     ref = config.data.path
     path = Path(bundled.resolve(ref, key="data.path")).expanduser()
@@ -77,7 +115,7 @@ def accelerate_config(config: RunConfig) -> dict[str, object]:
     same launcher starts CPU processes and the Trainer joins them over gloo (accelerate's `MULTI_CPU` type would
     wait for mpirun and quietly start a single process)."""
     d = config.distributed
-    return {
+    common = {
         "compute_environment": "LOCAL_MACHINE",
         "distributed_type": "MULTI_GPU",
         "num_processes": d.num_processes,
@@ -97,6 +135,40 @@ def accelerate_config(config: RunConfig) -> dict[str, object]:
         "tpu_use_sudo": False,
         "tpu_env": [],
     }
+    if d.strategy == "fsdp":
+        return {
+            **common,
+            "distributed_type": "FSDP",
+            "fsdp_config": {
+                "fsdp_version": 2,
+                # One shard unit per decoder layer: accelerate takes the classes from the model's
+                # `_no_split_modules` when none are named.
+                "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                "fsdp_state_dict_type": "FULL_STATE_DICT",  # the saved adapter/model loads without FSDP
+                "fsdp_cpu_ram_efficient_loading": True,
+                "fsdp_offload_params": d.cpu_offload,
+                "fsdp_reshard_after_forward": True,
+                # FSDP checkpoints activations itself (the Trainer's own checkpointing is then turned off).
+                "fsdp_activation_checkpointing": config.train.gradient_checkpointing,
+            },
+        }
+    if d.strategy.startswith("deepspeed"):
+        stage = 3 if d.strategy.endswith("3") else 2
+        offload = "cpu" if d.cpu_offload else "none"
+        return {
+            **common,
+            "distributed_type": "DEEPSPEED",
+            "deepspeed_config": {
+                "zero_stage": stage,
+                "gradient_accumulation_steps": config.train.gradient_accumulation_steps,
+                "gradient_clipping": 1.0,
+                "offload_optimizer_device": offload,
+                "offload_param_device": offload if stage == 3 else "none",
+                "zero3_init_flag": stage == 3,
+                "zero3_save_16bit_model": stage == 3,
+            },
+        }
+    return common
 
 
 def worker_command(run: RunDir, config: RunConfig) -> list[str]:

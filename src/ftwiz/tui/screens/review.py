@@ -56,9 +56,16 @@ class ReviewScreen(StepScreen):
 
     def _show_command(self) -> None:
         path = self.query_one("#save_path", Input).value.strip() or self.wizard.config_path
-        self.query_one("#command", Static).update(
-            Text.assemble(("Run it again without the wizard:\n  ", "dim"), (self.draft.headless_command(path), "bold"))
+        text = Text.assemble(
+            ("Run it again without the wizard:\n  ", "dim"), (self.draft.headless_command(path), "bold")
         )
+        if int(self.draft.get("distributed.num_machines")) > 1:
+            from ftwiz.train.launch import node_commands
+
+            text.append("\nOn each machine (the same config file on every one):", style="dim")
+            for command in node_commands(self.draft.config(), path):
+                text.append(f"\n  {command}", style="bold")
+        self.query_one("#command", Static).update(text)
 
     @on(Input.Changed, "#save_path")
     def _path_changed(self, event: Input.Changed) -> None:

@@ -1,0 +1,60 @@
+"""Distributed launch configs: generated for DDP, FSDP and DeepSpeed ZeRO, loaded by accelerate's own loader."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ftwiz.config.schema import RunConfig
+from ftwiz.errors import BadInput
+from ftwiz.train.launch import accelerate_config, check_distributed, node_commands
+
+
+def config(**distributed) -> RunConfig:
+    return RunConfig.model_validate(
+        {"model": {"id": "org/m"}, "data": {"path": "d.jsonl"}, "distributed": {"num_processes": 8, **distributed}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kind"),
+    [("ddp", "MULTI_GPU"), ("fsdp", "FSDP"), ("deepspeed-zero2", "DEEPSPEED"), ("deepspeed-zero3", "DEEPSPEED")],
+)
+def test_each_strategy_gives_a_config_accelerate_loads(tmp_path, strategy, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = tmp_path / "accelerate.yaml"
+    path.write_text(yaml.safe_dump(accelerate_config(config(strategy=strategy, cpu_offload=True))))
+    loaded = load_config_from_file(str(path))
+    assert loaded.distributed_type == kind and loaded.num_processes == 8
+    if strategy == "fsdp":
+        assert loaded.fsdp_config["fsdp_version"] == 2 and loaded.fsdp_config["fsdp_offload_params"]
+        assert loaded.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    if strategy.startswith("deepspeed"):
+        stage = int(strategy[-1])
+        assert loaded.deepspeed_config["zero_stage"] == stage
+        assert loaded.deepspeed_config["offload_param_device"] == ("cpu" if stage == 3 else "none")
+
+
+def test_multi_node_needs_an_address_and_prints_a_command_per_machine():
+    with pytest.raises(BadInput, match="main_process_ip"):
+        check_distributed(config(num_machines=2))
+    with pytest.raises(BadInput, match="do not split evenly"):
+        check_distributed(config(num_machines=3, main_process_ip="10.0.0.1"))
+    two = config(num_machines=2, main_process_ip="10.0.0.1", main_process_port=29501)
+    check_distributed(two)
+    commands = node_commands(two, "run.yaml")
+    assert len(commands) == 2 and commands[1].endswith("--set distributed.machine_rank=1")
+    assert "--set distributed.main_process_ip=10.0.0.1" in commands[0] and "num_processes=8" in commands[0]
+
+
+def test_fsdp_qlora_stores_4bit_weights_in_the_compute_dtype():
+    import torch
+
+    from ftwiz.train.build import quantization_config
+
+    data = {"model": {"id": "org/m"}, "data": {"path": "d.jsonl"}, "adapter": {"type": "qlora"}}
+    fsdp = RunConfig.model_validate({**data, "distributed": {"num_processes": 2, "strategy": "fsdp"}})
+    quant = quantization_config(fsdp)
+    assert quant.bnb_4bit_quant_storage == quant.bnb_4bit_compute_dtype != torch.uint8
+    assert quantization_config(RunConfig.model_validate(data)).bnb_4bit_quant_storage == torch.uint8
