@@ -103,6 +103,9 @@ class TrainSetup:
             use_dora=config.adapter.use_dora,
             num_virtual_tokens=config.adapter.num_virtual_tokens,
             trainable_layers=config.adapter.trainable_layers,
+            # FSDP and ZeRO-3 shard weights, gradients and optimizer states over the processes (ZeRO-2 is
+            # counted as a replica: an over-estimate of its weights).
+            shard=config.distributed.num_processes if config.distributed.strategy in ("fsdp", "deepspeed-zero3") else 1,
         )
 
 
