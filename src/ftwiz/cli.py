@@ -320,6 +320,20 @@ def cmd_wizard(args: argparse.Namespace, loaded: Any = None, *, review: bool = F
     return ExitCode.OK
 
 
+def _use_every_gpu(config: Any) -> Any:
+    """A config that says nothing about distribution trains on every GPU the probe sees."""
+    from ftwiz.hardware.probe import probe_hardware
+    from ftwiz.train.launch import choose_distribution
+
+    hardware = probe_hardware()
+    if len(hardware.gpus) <= 1:
+        return config
+    config, note = choose_distribution(config, len(hardware.gpus), min(g.total_bytes for g in hardware.gpus))
+    if note:
+        print(f"ftwiz: {note}", file=sys.stderr)
+    return config
+
+
 def cmd_launch(source: str, args: argparse.Namespace, argv: list[str]) -> int:
     from ftwiz.config.presets import load_config
     from ftwiz.train.launch import preflight, prepare_run, spawn_worker
@@ -328,7 +342,8 @@ def cmd_launch(source: str, args: argparse.Namespace, argv: list[str]) -> int:
     if not args.headless and not args.detach:
         return cmd_wizard(args, loaded, review=args.command == "train")
     preflight(loaded.config)
-    run = prepare_run(loaded.config, argv=["ftwiz", *argv], preset=loaded.preset_name)
+    config = _use_every_gpu(loaded.config)
+    run = prepare_run(config, argv=["ftwiz", *argv], preset=loaded.preset_name)
     proc = spawn_worker(run)
     if args.detach:
         print(f"Started run {run.id} (pid {proc.pid}); it keeps going if this terminal closes.", file=sys.stderr)

@@ -58,3 +58,18 @@ def test_fsdp_qlora_stores_4bit_weights_in_the_compute_dtype():
     quant = quantization_config(fsdp)
     assert quant.bnb_4bit_quant_storage == quant.bnb_4bit_compute_dtype != torch.uint8
     assert quantization_config(RunConfig.model_validate(data)).bnb_4bit_quant_storage == torch.uint8
+
+
+def test_a_config_silent_on_distribution_uses_every_gpu_ddp_or_fsdp_by_fit():
+    from ftwiz.train.launch import choose_distribution
+
+    base = RunConfig.model_validate({"model": {"id": "meta-llama/Llama-3.1-8B-Instruct"}, "data": {"path": "d.jsonl"}})
+    same, note = choose_distribution(base, 1, 80 * 2**30)
+    assert same is base and note is None
+    ddp, note = choose_distribution(base, 4, 80 * 2**30)  # LoRA on 8B fits an 80 GB GPU
+    assert (ddp.distributed.num_processes, ddp.distributed.strategy) == (4, "ddp") and "DDP" in note
+    full = base.model_copy(update={"adapter": base.adapter.model_copy(update={"type": "full"})})
+    fsdp, note = choose_distribution(full, 8, 24 * 2**30)  # a full 8B replica (~70 GB) does not fit 24 GB
+    assert fsdp.distributed.strategy == "fsdp" and "more than one GPU's 24 GiB" in note
+    explicit = RunConfig.model_validate({**base.model_dump(), "distributed": {"num_processes": 1}})
+    assert choose_distribution(explicit, 8, 80 * 2**30) == (explicit, None)  # the user's choice stands

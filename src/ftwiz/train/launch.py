@@ -57,6 +57,33 @@ def check_distributed(config: RunConfig) -> None:
         )
 
 
+def choose_distribution(config: RunConfig, gpus: int, gpu_bytes: int | None) -> tuple[RunConfig, str | None]:
+    """More than one GPU here and no `distributed` choice in the config: use them all, DDP when a replica fits
+    one GPU, FSDP when it does not (the planner's estimate). Returns the config to run and what was decided."""
+    d = config.distributed
+    if gpus <= 1 or d.model_fields_set & {"num_processes", "strategy"} or config.hardware.gpus is not None:
+        return config, None
+    strategy, why = "ddp", "a replica fits each GPU"
+    if gpu_bytes:
+        from ftwiz.models.inspect import inspect_reference
+        from ftwiz.models.spec import ModelSpec
+        from ftwiz.plan.memory import TrainSetup, estimate_memory
+
+        inspection = inspect_reference(config.model.id, rank=config.adapter.r, isolate=True)
+        setup = TrainSetup.from_run_config(config, None, "bfloat16")
+        peak = estimate_memory(ModelSpec.from_dict(inspection["spec"]), inspection, setup).total
+        if peak > gpu_bytes * 0.9:
+            strategy = "fsdp"
+            why = f"one replica needs ~{peak / 2**30:.0f} GiB, more than one GPU's {gpu_bytes / 2**30:.0f} GiB"
+    chosen = config.model_copy(
+        update={"distributed": d.model_copy(update={"num_processes": gpus, "strategy": strategy})}
+    )
+    return chosen, (
+        f"{gpus} GPUs here: training on all of them with {strategy.upper()} ({why}); "
+        "set distributed.num_processes=1 to use one"
+    )
+
+
 def node_commands(config: RunConfig, config_path: str) -> list[str]:
     """The exact command to run on every machine of a multi-node run (the wizard and `ftwiz plan` print them)."""
     d = config.distributed

@@ -92,6 +92,7 @@ class HardwareScreen(StepScreen):
         self.draft.usable_bytes = min(g.free_bytes for g in gpus)
         all_gpus = len(selected) == len(hw.gpus)
         self.draft.set("hardware.gpus", None if all_gpus else sorted(selected))
+        self.draft.set("distributed.num_processes", len(gpus))  # one process a GPU
 
     def _plan_for(self, key: str) -> None:
         self.draft.gpu = GpuChoice(CATALOG[key])
