@@ -1,4 +1,4 @@
-"""Every adapter type trains a few steps on the tiny demo and reloads to the model it trained.
+"""Every adapter type's preset trains a few steps on the tiny demo and reloads to the model it trained.
 
 "Reloads" is checked the way a user would notice: the saved result, loaded by `ftwiz.after` (what `chat`,
 `merge` and `push` use), answers the held-out prompts exactly as the model did at the end of training.
@@ -10,30 +10,20 @@ import json
 
 import pytest
 
-from conftest import run_demo
+from conftest import run_cli
 from ftwiz.runs.store import RunDir, read_status
 
-CASES = {
-    "ia3": ("adapter.type=ia3",),
-    "prompt_tuning": ("adapter.type=prompt_tuning", "adapter.num_virtual_tokens=8"),
-    "prefix_tuning": ("adapter.type=prefix_tuning", "adapter.num_virtual_tokens=8"),
-    "freeze": ("adapter.type=freeze", "adapter.trainable_layers=1"),
-    "pissa": ("adapter.init_lora_weights=pissa",),
-    "loraplus": ("adapter.loraplus_lr_ratio=16",),
-    "dora": ("adapter.use_dora=true",),
-    "lora_8bit": ("quant.bits=8",),
-}
+PRESETS = ["ia3", "prompt-tuning", "prefix-tuning", "freeze", "pissa", "loraplus", "dora", "8bit"]
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_adapter_trains_and_reloads(tmp_path, case):
+@pytest.mark.parametrize("preset", PRESETS)
+def test_adapter_preset_trains_and_reloads(tmp_path, preset):
     from ftwiz.after.load import load_for_generation
     from ftwiz.data.load import load_rows, split_rows
     from ftwiz.train.samples import generate, pick_prompts
 
-    result = run_demo(
-        f"output.runs_dir={tmp_path}", "train.max_steps=8", "data.val_size=8", "train.save_steps=1000", *CASES[case]
-    )
+    overrides = [f"output.runs_dir={tmp_path}", "train.max_steps=8", "data.val_size=8", "train.save_steps=1000"]
+    result = run_cli("--preset", f"tiny-demo-{preset}", "--headless", *(a for o in overrides for a in ("--set", o)))
     assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
     run = RunDir(next(tmp_path.iterdir()))
     final = read_status(run)["final"]
