@@ -213,7 +213,11 @@ def spawn_worker(run: RunDir) -> subprocess.Popen[bytes]:
     """Start the worker detached from this terminal; its output goes to train.log."""
     from ftwiz.config.presets import load_config_file
 
-    command = worker_command(run, load_config_file(run.config))
+    config = load_config_file(run.config)
+    command = worker_command(run, config)
+    env = _worker_env()
+    if config.hardware.gpus is not None:  # before the launcher: its processes take GPUs in this order
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in config.hardware.gpus)
     with run.log.open("ab") as log:
         return subprocess.Popen(
             command,
@@ -222,7 +226,7 @@ def spawn_worker(run: RunDir) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
-            env=_worker_env(),
+            env=env,
         )
 
 
