@@ -11,8 +11,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from ftwiz.config.presets import to_yaml, validate
-from ftwiz.config.schema import PREFERENCE_METHODS, RunConfig
+from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GIB, GpuChoice
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory
@@ -90,43 +92,29 @@ class Draft:
             return None
         return tuple(self.inspection["targets"].get(targets, self.inspection["targets"]["all_linear"]))
 
-    def setup(self) -> TrainSetup:
+    def setup(self) -> TrainSetup | None:
+        """What the estimator needs, from the same RunConfig mapping the worker's plan.json uses (None while the
+        draft does not validate)."""
+        try:
+            config = RunConfig.model_validate(copy.deepcopy(self.values))
+        except ValidationError:
+            return None
         dtype = "bfloat16" if self.gpu is None or self.gpu.gpu.bf16 else "float16"
-        if self.get("model.dtype") not in ("auto", None):
-            dtype = self.get("model.dtype")
-        adapter = self.get("adapter.type")
-        bits = self.get("quant.bits")
-        return TrainSetup(
-            adapter=adapter,
-            rank=int(self.get("adapter.r")),
-            targets=self._targets(),
-            quant_bits=None if bits in ("none", None) else int(bits),
-            double_quant=bool(self.get("quant.double_quant")),
-            dtype=dtype,
-            # Preference methods run chosen and rejected through the model together: twice the sequences.
-            batch_size=int(self.get("train.per_device_train_batch_size"))
-            * (2 if self.get("method") in PREFERENCE_METHODS else 1),
-            seq_len=int(self.get("data.max_length")),
-            gradient_checkpointing=bool(self.get("train.gradient_checkpointing")),
-            optimizer=self.get("train.optim"),
-            attn_implementation=self.get("model.attn_implementation") or "sdpa",
-            lora_dropout=float(self.get("adapter.lora_dropout")),
-            use_dora=bool(self.get("adapter.use_dora")),
-            num_virtual_tokens=int(self.get("adapter.num_virtual_tokens")),
-            trainable_layers=int(self.get("adapter.trainable_layers")),
-        )
+        if config.model.dtype != "auto":
+            dtype = config.model.dtype
+        return TrainSetup.from_run_config(config, self._targets(), dtype)
 
     def memory(self) -> MemoryBreakdown | None:
         """The estimator's breakdown for the current choices (None until a model is inspected)."""
-        if self.inspection is None:
-            return None
-        return estimate_memory(self.spec, self.inspection, self.setup())
+        setup = self.setup() if self.inspection is not None else None
+        return None if setup is None else estimate_memory(self.spec, self.inspection, setup)
 
     def speed(self) -> SpeedEstimate | None:
-        if self.inspection is None or self.gpu is None:
+        setup = self.setup() if self.inspection is not None and self.gpu is not None else None
+        if setup is None:
             return None
         accum = int(self.get("train.gradient_accumulation_steps"))
-        return estimate_speed(self.spec, self.setup(), self.gpu.gpu.tflops, accum, self.gpu.count)
+        return estimate_speed(self.spec, setup, self.gpu.gpu.tflops, accum, self.gpu.count)
 
     def estimate(self) -> tuple[float | None, float | None]:
         """(seconds, cost in USD) for the whole run, when the data's size and the GPU are known."""
