@@ -17,7 +17,12 @@ def test_two_processes_train_one_run(tmp_path: Path):
     run = RunDir(next(tmp_path.iterdir()))
     status = read_status(run)
     assert status["state"] == "completed" and status["world_size"] == 2 and status["final"]["steps"] == 10
-    assert run.log.read_text().count("ftwiz.train: data:") == 2  # two ranks really ran
+    log = run.log.read_text()
+    assert log.count("ftwiz.train: data:") == 2  # two ranks really ran
+    assert "ddp as accelerate's MULTI_CPU over 2 processes" in log
+    # DDP really all-reduced the gradients: both processes end with the same weights (the worker compares them).
+    assert "all 2 replicas hold the same weights after training" in log
+    assert "SIGABRT" not in log and "ChildFailedError" not in log  # both processes left the group cleanly
     train = [r for r in read_metrics(run.path) if r["kind"] == "train"]
     assert [r["step"] for r in train] == sorted({r["step"] for r in train})  # one metrics stream, not two
     rows = 2000 - 16
@@ -40,3 +45,10 @@ def test_stop_reaches_every_rank(tmp_path: Path):
     status = wait_for(lambda: (s := read_status(run)).get("state") in ("stopped", "failed") and s, timeout=120)
     assert status["state"] == "stopped", json.dumps(status)[:2000]
     assert (run.adapter / "adapter_model.safetensors").is_file()
+
+
+def test_fsdp_without_gpus_is_refused_before_a_run_folder_exists(tmp_path: Path):
+    result = run_demo(f"output.runs_dir={tmp_path}", "distributed.num_processes=2", "distributed.strategy=fsdp")
+    assert result.returncode == 2
+    assert "distributed.strategy: fsdp needs NVIDIA GPUs" in result.stderr and "strategy=ddp" in result.stderr
+    assert not any(tmp_path.iterdir())

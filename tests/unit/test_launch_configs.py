@@ -43,9 +43,23 @@ def test_multi_node_needs_an_address_and_prints_a_command_per_machine():
         check_distributed(config(num_machines=3, main_process_ip="10.0.0.1"))
     two = config(num_machines=2, main_process_ip="10.0.0.1", main_process_port=29501)
     check_distributed(two)
-    commands = node_commands(two, "run.yaml")
+    commands = node_commands("run.yaml", two.distributed)
     assert len(commands) == 2 and commands[1].endswith("--set distributed.machine_rank=1")
     assert "--set distributed.main_process_ip=10.0.0.1" in commands[0] and "num_processes=8" in commands[0]
+    assert commands[0].startswith("ftwiz train run.yaml --headless --detach")
+    one = node_commands("my run.yaml", config().distributed, ["adapter.r=8"])  # one machine: one command
+    assert one == [
+        "ftwiz train 'my run.yaml' --headless --detach --set adapter.r=8 --set distributed.num_processes=8 "
+        "--set distributed.strategy=ddp"
+    ]
+
+
+def test_sharded_strategies_need_gpus_ddp_does_not():
+    fsdp = config(strategy="fsdp")
+    with pytest.raises(BadInput, match="needs NVIDIA GPUs"):
+        check_distributed(fsdp, gpus=0)
+    check_distributed(fsdp, gpus=8)
+    check_distributed(config(strategy="ddp"), gpus=0)  # gloo on CPU
 
 
 def test_fsdp_qlora_stores_4bit_weights_in_the_compute_dtype():

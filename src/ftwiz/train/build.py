@@ -211,6 +211,9 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
         "include_num_input_tokens_seen": "non_padding",
         "disable_tqdm": True,  # the run folder is the progress display; tqdm would fill train.log
         "dataloader_num_workers": 0,
+        # DDP: every adapter parameter takes part in each forward pass, so skip the extra autograd traversal that
+        # hunts for unused ones (full fine-tuning keeps the default: an MoE's unrouted experts are unused).
+        "ddp_find_unused_parameters": None if config.adapter.whole_model else False,
         # Without CUDA, processes started by `accelerate launch` join over gloo (accelerate's CPU state).
         "use_cpu": not on_gpu,
     }

@@ -99,6 +99,9 @@ class RunFolderCallback(TrainerCallback):
                 "perplexity": _perplexity(eval_loss),
             }
             self.last_eval = self.metrics.write("eval", step, **record)
+            if self.status.data.get("eval_loss_before") is None:  # the first eval: before any training step
+                self.status.update(eval_loss_before=eval_loss)
+            self._last_log = (time.monotonic(), state.num_input_tokens_seen)  # eval time is not training time
         elif "loss" in logs:
             now = time.monotonic()
             tokens = state.num_input_tokens_seen

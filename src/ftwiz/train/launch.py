@@ -12,13 +12,14 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from ftwiz import bundled
 from ftwiz.config.presets import to_yaml
-from ftwiz.config.schema import RunConfig
+from ftwiz.config.schema import DistributedConfig, RunConfig
 from ftwiz.data.check import SUFFIXES
 from ftwiz.errors import BadInput
 from ftwiz.redact import redact
@@ -33,8 +34,10 @@ def default_run_name(config: RunConfig, preset: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "run"
 
 
-def check_distributed(config: RunConfig) -> None:
-    """What `accelerate launch` would only say deep in its log: a missing engine or rendezvous address."""
+def check_distributed(config: RunConfig, gpus: int | None = None) -> None:
+    """What `accelerate launch` would only say deep in its log, or not at all: a missing engine or rendezvous
+    address, or FSDP/DeepSpeed on a machine without GPUs (accelerate would quietly run DDP instead).
+    `gpus`: NVIDIA GPUs on this machine (None: ask NVML)."""
     import importlib.util
 
     d = config.distributed
@@ -43,6 +46,16 @@ def check_distributed(config: RunConfig) -> None:
             f"distributed.strategy: {d.strategy} needs DeepSpeed, which is not installed",
             hint="pip install deepspeed (it compiles its ops for your CUDA), or use distributed.strategy fsdp.",
         )
+    if d.num_processes > 1 and d.strategy != "ddp":
+        if gpus is None:
+            from ftwiz.hardware.probe import probe_hardware
+
+            gpus = len(probe_hardware().gpus)
+        if gpus == 0:
+            raise BadInput(
+                f"distributed.strategy: {d.strategy} needs NVIDIA GPUs, and this machine has none",
+                hint="Without GPUs, processes train over gloo as DDP: --set distributed.strategy=ddp.",
+            )
     if d.num_machines > 1 and not d.main_process_ip:
         raise BadInput(
             "distributed.main_process_ip: a run over several machines needs the address of machine 0",
@@ -84,17 +97,24 @@ def choose_distribution(config: RunConfig, gpus: int, gpu_bytes: int | None) -> 
     )
 
 
-def node_commands(config: RunConfig, config_path: str) -> list[str]:
-    """The exact command to run on every machine of a multi-node run (the wizard and `ftwiz plan` print them)."""
-    d = config.distributed
-    sets = [
-        f"--set distributed.num_processes={d.num_processes}",
-        f"--set distributed.num_machines={d.num_machines}",
-        f"--set distributed.main_process_ip={d.main_process_ip or 'HOST'}",
-        f"--set distributed.main_process_port={d.main_process_port}",
-    ]
-    head = f"ftwiz train {shlex.quote(config_path)} --headless --detach {' '.join(sets)}"
-    return [f"{head} --set distributed.machine_rank={r}" for r in range(d.num_machines)]
+def node_commands(config_path: str, d: DistributedConfig, overrides: Sequence[str] = ()) -> list[str]:
+    """The exact command for every machine of a run, machine 0 first (one command on one machine). The wizard
+    prints them for its config; `ftwiz plan` with its plan as `overrides` (KEY=VALUE)."""
+    sets = list(overrides)
+    if d.num_processes > 1:
+        sets += [f"distributed.num_processes={d.num_processes}", f"distributed.strategy={d.strategy}"]
+        if d.cpu_offload:
+            sets.append("distributed.cpu_offload=true")
+    if d.num_machines > 1:
+        sets += [
+            f"distributed.num_machines={d.num_machines}",
+            f"distributed.main_process_ip={d.main_process_ip or 'HOST'}",
+            f"distributed.main_process_port={d.main_process_port}",
+        ]
+    head = ["ftwiz", "train", config_path, "--headless", "--detach", *(a for kv in sets for a in ("--set", kv))]
+    if d.num_machines == 1:
+        return [shlex.join(head)]
+    return [shlex.join([*head, "--set", f"distributed.machine_rank={r}"]) for r in range(d.num_machines)]
 
 
 def preflight(config: RunConfig) -> None:

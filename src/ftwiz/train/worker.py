@@ -68,7 +68,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     import torch  # noqa: F401  (import order: CUDA_VISIBLE_DEVICES is set before this)
 
     from ftwiz.data.load import load_rows, split_rows
-    from ftwiz.train import build, samples
+    from ftwiz.train import build, distributed, samples
     from ftwiz.train.callbacks import RunFolderCallback
 
     decisions: list[str] = list(status.data.get("decisions") or [])  # kept across resumes and OOM retries
@@ -90,6 +90,8 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     deadline_ts = datetime.fromisoformat(deadline).timestamp() if deadline else None
     callback = RunFolderCallback(run, status, metrics, deadline_ts)
     trainer = build.make_trainer(config, model, tokenizer, train_ds, eval_ds, run, [callback])
+    if (engine := distributed.check_engine(trainer, config)) is not None:
+        log.info("%s", engine)
     prompts_masked = config.method == "sft" and config.data.train_on == "assistant" and fmt != "text"
     _loss_report(trainer, tokenizer, len(train_ds), decisions, status, prompts_masked=prompts_masked)
     trainable, total = _param_counts(trainer.model)
@@ -108,10 +110,10 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     elif main:
         before = samples.generate(trainer.model, tokenizer, prompts)
         _write_samples(run, samples.to_records(prompts, before, None))
-    if checkpoint is None or status.data.get("eval_loss_before") is None:
-        eval_before = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the step-0 eval line
-        status.update(eval_loss_before=eval_before)
-    eval_before = status.data.get("eval_loss_before")
+    # The step-0 eval line runs inside train(), after accelerate has wrapped the model: a `trainer.evaluate()`
+    # before `train()` marks the model as prepared, and the training prepare then skips the DDP wrapper, so the
+    # processes of a multi-GPU run would never exchange gradients. The callback records its loss.
+    trainer.args.eval_on_start = eval_ds is not None and status.data.get("eval_loss_before") is None
 
     if run.stop_request.exists():
         log.info("stop requested before training started")
@@ -127,6 +129,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     finally:
         if recorder is not None:
             recorder.close()
+    eval_before = status.data.get("eval_loss_before")
     eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None  # the final eval line
 
     if initial is not None:  # PiSSA/OLoRA: an adapter that loads on the original base, not the residual one
@@ -137,6 +140,14 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     if main:
         tokenizer.save_pretrained(str(run.adapter))
     log.info("saved %s to %s", "model" if config.adapter.whole_model else "adapter", run.adapter)
+    agree = distributed.replicas_agree(trainer)
+    if agree:
+        log.info("distributed: all %d replicas hold the same weights after training", distributed.world_size())
+    elif agree is False:  # after the save: the work is kept for inspection
+        raise RuntimeError(
+            "the processes hold different weights after training: their gradients were not exchanged, so the "
+            f"saved {'model' if config.adapter.whole_model else 'adapter'} is one process's alone"
+        )
     if main:
         after = samples.generate(trainer.model, tokenizer, prompts)
         _write_samples(run, samples.to_records(prompts, before, after))
@@ -488,5 +499,9 @@ def main(argv: list[str]) -> int:
         status.close()
     if rank == 0:
         status.update(state=outcome.state, ended_at=utc_now(), final=outcome.final, decisions=outcome.decisions)
+    if world_size > 1:
+        from ftwiz.train.distributed import finish
+
+        finish()
     log.info("run %s %s", run.id, outcome.state)
     return outcome.exit_code

@@ -63,7 +63,7 @@ class ReviewScreen(StepScreen):
             from ftwiz.train.launch import node_commands
 
             text.append("\nOn each machine (the same config file on every one):", style="dim")
-            for command in node_commands(self.draft.config(), path):
+            for command in node_commands(path, self.draft.config().distributed):
                 text.append(f"\n  {command}", style="bold")
         self.query_one("#command", Static).update(text)
 
