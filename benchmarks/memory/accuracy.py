@@ -33,10 +33,20 @@ def model_ref(model_id: str) -> str:
     return str(local) if local.is_file() else model_id
 
 
-def sharded(case: dict) -> int:
-    """World size when the run shards states across GPUs (FSDP, ZeRO-3), else 1."""
+def distribution(case: dict) -> dict:
+    """Strategy, world size and CPU offload of a case, from its id and notes (DDP for other multi-GPU runs)."""
     tag = f"{case['id']} {case.get('notes') or ''}".lower()
-    return case.get("gpus") or 1 if any(k in tag for k in ("fsdp", "zero-3", "zero3", "dsz3", "ds-z3")) else 1
+    gpus = case.get("gpus") or 1
+    if gpus == 1 and "zero-3" not in tag and "ds-z3" not in tag:
+        return {"strategy": "single", "world_size": 1}
+    if "fsdp" in tag:
+        strategy = "fsdp"
+    elif any(k in tag for k in ("zero-3", "zero3", "dsz3", "ds-z3")):
+        strategy = "deepspeed-zero3"
+    else:
+        strategy = "ddp"
+    offload = "offload" in case["id"] and "no-offload" not in case["id"]
+    return {"strategy": strategy, "world_size": gpus, "cpu_offload": offload}
 
 
 def setup_for(case: dict) -> TrainSetup:
@@ -58,7 +68,7 @@ def setup_for(case: dict) -> TrainSetup:
         attn_implementation=case.get("attention") or "sdpa",
         lora_dropout=case.get("lora_dropout", 0.05) or 0.0,
         use_dora=case.get("variant") == "dora",
-        shard=sharded(case),
+        **distribution(case),
     )
 
 
@@ -79,9 +89,6 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     errors, skipped = [], []
     for case in cases:
-        if "offload" in case["id"] and "no-offload" not in case["id"]:
-            skipped.append(f"{case['id']}: CPU offload is not modelled")
-            continue
         try:
             ref = model_ref(case["model"])
             spec = spec_from_config(resolve_model(ref).config)

@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--tokens", type=_positive_int, metavar="N", help="tokens per epoch")
     plan.add_argument("--epochs", type=float, default=1.0, metavar="E")
     plan.add_argument("--which-gpu", action="store_true", help="rank the catalog's GPUs (and counts) that fit")
+    plan.add_argument("--nodes", type=_positive_int, default=1, metavar="N", help="machines, each with --gpu's GPUs")
+    plan.add_argument(
+        "--strategy",
+        choices=["ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"],
+        help="several GPUs: fix the strategy (default: chosen by fit, then speed)",
+    )
+    plan.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
+    plan.add_argument("--config", default="CONFIG.yaml", metavar="PATH", help="config file named in the commands")
+    plan.add_argument("--main-process-ip", metavar="HOST", help="several machines: machine 0's address")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
     plan.add_argument("--trust-remote-code", action="store_true")
 

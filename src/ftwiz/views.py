@@ -124,6 +124,8 @@ def print_plan(model: str, plan: Any, console: Console | None = None) -> None:
     cfg, breakdown = data["config"], data["breakdown"]
     gpu = data["gpu"]
     label = gpu["name"] if gpu["count"] == 1 else f"{gpu['count']} x {gpu['name']}"
+    if data.get("nodes", 1) > 1:
+        label = f"{data['nodes']} machines x {label}"
     console.print(f"[bold]{model}[/] on [bold]{label}[/] ({_gib(gpu['memory_bytes'])} per GPU)", highlight=False)
     verdict = "[green]fits[/]" if data["fits"] else "[red]does not fit[/]"
     console.print(f"peak {_gib(data['peak_bytes'])} per GPU of {_gib(data['budget_bytes'])} usable: {verdict}")
@@ -137,8 +139,12 @@ def print_plan(model: str, plan: Any, console: Console | None = None) -> None:
         f" x accumulation {cfg['grad_accum']}, {cfg['seq_len']:,} tokens, checkpointing "
         f"{'on' if cfg['gradient_checkpointing'] else 'off'}, {cfg['optimizer']}"
     )
+    if gpu["count"] * data.get("nodes", 1) > 1:
+        knobs += f"; {cfg['strategy']}" + (" with CPU offload" if cfg.get("cpu_offload") else "")
     console.print(f"[bold]config:[/] {knobs}", highlight=False)
     speed = f"{data['tokens_per_second']:,.0f} tokens/s, {data['step_seconds']:.2f} s per optimizer step"
+    if not data["tokens_per_second"]:
+        speed = "unknown for a bare capacity: name the card (--gpu RTX-4090, 2xA10G ...) to estimate it"
     if data.get("total_seconds") is not None:
         speed += f"; {data['tokens']:,} tokens x {plan.epochs:g} epoch(s): {_duration(data['total_seconds'])}"
         if data.get("cost") is not None:
@@ -151,13 +157,21 @@ def print_plan(model: str, plan: Any, console: Console | None = None) -> None:
         table = Table("alternative", "peak", "tokens/s", title="Also fits", title_justify="left", box=None)
         for alt in data["alternatives"]:
             c = alt["config"]
+            several = gpu["count"] * data.get("nodes", 1) > 1
             table.add_row(
                 f"{c['adapter']}, micro-batch {c['batch_size']}, checkpointing "
-                f"{'on' if c['gradient_checkpointing'] else 'off'}, {c['optimizer']}",
+                f"{'on' if c['gradient_checkpointing'] else 'off'}, {c['optimizer']}"
+                + (f", {c['strategy']}{' + offload' if c.get('cpu_offload') else ''}" if several else ""),
                 _gib(alt["peak_bytes"]),
                 f"{alt['tokens_per_second']:,.0f}",
             )
         console.print(table)
+    commands = data.get("commands") or []
+    if commands:
+        where = "on each machine (the same config file on every one)" if len(commands) > 1 else "to train it"
+        console.print(f"[bold]{where}:[/]")
+        for command in commands:
+            console.print(f"  {command}", highlight=False, soft_wrap=True)
 
 
 def print_which_gpu(data: dict[str, Any], console: Console | None = None) -> None:

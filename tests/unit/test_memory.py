@@ -94,10 +94,31 @@ def test_overhead_is_context_plus_allocator_slack():
     assert m.overhead == CUDA_CONTEXT + int(0.05 * working)
 
 
-def test_sharding_divides_states_but_not_activations():
-    one, four = est(adapter="full"), est(adapter="full", shard=4)
-    assert four.weights == one.weights // 4 and four.optimizer == one.optimizer // 4
-    assert four.activations == one.activations and four.logits == one.logits
+def test_each_strategy_divides_what_it_shards_and_nothing_else():
+    one = est(adapter="full")
+    fsdp = est(adapter="full", strategy="fsdp", world_size=4)
+    assert fsdp.weights == one.weights // 4 and fsdp.gradients == one.gradients // 4
+    assert fsdp.optimizer == one.optimizer // 4
+    assert fsdp.activations == one.activations and fsdp.logits == one.logits
+    assert fsdp.overhead > one.overhead  # the gathered layers (computed and prefetched) are whole
+    zero3 = est(adapter="full", strategy="deepspeed-zero3", world_size=4)
+    assert zero3.total == fsdp.total
+    zero2 = est(adapter="full", strategy="deepspeed-zero2", world_size=4)
+    assert zero2.weights == one.weights and zero2.gradients == one.gradients // 4
+    assert zero2.optimizer == one.optimizer // 4
+    ddp = est(adapter="full", strategy="ddp", world_size=4)  # a replica, plus the reducer's bucket copy
+    assert ddp.weights == one.weights and ddp.optimizer == one.optimizer and ddp.gradients == 2 * one.gradients
+
+
+def test_cpu_offload_moves_states_to_host_memory():
+    fsdp = est(adapter="full", strategy="fsdp", world_size=4)
+    off = est(adapter="full", strategy="fsdp", world_size=4, cpu_offload=True)
+    assert off.weights == off.gradients == off.optimizer == 0
+    assert off.offloaded == fsdp.weights + fsdp.gradients + fsdp.optimizer
+    assert "offloaded" not in off.to_dict()  # host memory is not part of the GPU's breakdown
+    zero2 = est(adapter="full", strategy="deepspeed-zero2", world_size=4, cpu_offload=True)
+    assert zero2.optimizer == 0 and zero2.weights == est(adapter="full").weights  # ZeRO-2 offloads the optimizer
+    assert est(adapter="full", strategy="ddp", world_size=4, cpu_offload=True).offloaded == 0  # DDP cannot offload
 
 
 # Properties on a real architecture (the catalog's Llama-3.1-8B).
@@ -178,3 +199,12 @@ def test_trainable_parameters_match_what_peft_and_freezing_really_train(tmp_path
     estimated = adapter_params(spec_from_config(TINY_LLAMA_CONFIG), inspection, setup)
     # freeze: layers' share of the non-embedding parameters (final norm spread over them): within 1%
     assert estimated == (pytest.approx(real, rel=0.01) if adapter == "freeze" else real)
+
+
+def test_offloading_an_8b_full_fine_tune_frees_most_of_the_gpu():
+    spec, ins = catalog("meta-llama/Llama-3.1-8B-Instruct")
+    sharded = estimate_memory(spec, ins, TrainSetup(adapter="full", strategy="fsdp", world_size=2))
+    off = estimate_memory(spec, ins, TrainSetup(adapter="full", strategy="fsdp", world_size=2, cpu_offload=True))
+    assert off.total < 0.5 * sharded.total
+    # per process: half of 16 GB of bf16 weights, 16 GB of gradients and 32 GB of Adam states
+    assert off.offloaded == sharded.weights + sharded.gradients + sharded.optimizer == 4 * 8_030_261_248

@@ -3,7 +3,9 @@
 Memory is the capacity the driver reports (nvidia-smi's "MiB total"), not the marketing number: an A10G
 "24 GB" card is 23,028 MiB = 22.5 GiB. TFLOP/s are dense (no 2:4 sparsity) bf16 tensor-core peaks with fp32
 accumulation, the mode PyTorch trains in (GeForce cards run it at half their fp16-accumulate rate; cards
-without bf16 list fp16). Prices are typical on-demand hourly ranges on GPU clouds, approximate, as of
+without bf16 list fp16). `link_gbs` is the bus bandwidth NCCL's collectives reach between the GPUs of one
+machine, approximate (nccl-tests scale): NVLink on SXM boards, PCIe elsewhere (GeForce cards have no
+peer-to-peer and go through host memory). Prices are typical on-demand hourly ranges on GPU clouds, approximate, as of
 PRICES_AS_OF: check your provider.
 """
 
@@ -28,6 +30,7 @@ class GpuType:
     price_per_hour: tuple[float, float] | None  # USD, approximate range
     bf16: bool = True
     notes: str = ""
+    link_gbs: float = 20.0  # GPU-to-GPU bus bandwidth of NCCL collectives in one machine, GB/s (PCIe Gen4: ~20)
 
     @property
     def memory_gib(self) -> float:
@@ -41,19 +44,19 @@ class GpuType:
 CATALOG: dict[str, GpuType] = {
     g.name.lower(): g
     for g in (
-        GpuType("T4", 15360 * MIB, 65.0, 320, (0.20, 0.60), bf16=False, notes="Turing: fp16 only, no FlashAttention-2"),
+        GpuType("T4", 15360 * MIB, 65.0, 320, (0.20, 0.60), False, "Turing: fp16 only, no FlashAttention-2", 10),
         GpuType("L4", 23034 * MIB, 121.0, 300, (0.40, 0.90)),
         GpuType("A10G", 23028 * MIB, 70.0, 600, (0.75, 1.30), notes="AWS g5; lower clocks than the A10"),
-        GpuType("RTX-3090", 24576 * MIB, 71.0, 936, (0.20, 0.50)),
-        GpuType("RTX-4090", 24564 * MIB, 165.2, 1008, (0.30, 0.80)),
+        GpuType("RTX-3090", 24576 * MIB, 71.0, 936, (0.20, 0.50), link_gbs=12.0),
+        GpuType("RTX-4090", 24564 * MIB, 165.2, 1008, (0.30, 0.80), link_gbs=12.0),
         GpuType("RTX-5090", 32607 * MIB, 209.5, 1792, (0.60, 1.20)),
         GpuType("RTX-A6000", 49140 * MIB, 154.8, 768, (0.45, 0.90)),
         GpuType("L40S", 46068 * MIB, 362.0, 864, (0.80, 1.60)),
-        GpuType("A100-40GB", 40960 * MIB, 312.0, 1555, (1.00, 1.80)),
-        GpuType("A100-80GB", 81920 * MIB, 312.0, 2039, (1.20, 2.50)),
-        GpuType("H100-80GB", 81559 * MIB, 989.0, 3350, (2.00, 4.00), notes="SXM; PCIe: 756 TFLOP/s, 2000 GB/s"),
-        GpuType("H200", 143771 * MIB, 989.0, 4800, (3.00, 5.00)),
-        GpuType("B200", 183359 * MIB, 2250.0, 8000, (4.50, 7.00)),
+        GpuType("A100-40GB", 40960 * MIB, 312.0, 1555, (1.00, 1.80), link_gbs=200.0),
+        GpuType("A100-80GB", 81920 * MIB, 312.0, 2039, (1.20, 2.50), link_gbs=200.0),
+        GpuType("H100-80GB", 81559 * MIB, 989.0, 3350, (2.00, 4.00), True, "SXM; PCIe: 756 TFLOP/s, 2000 GB/s", 360),
+        GpuType("H200", 143771 * MIB, 989.0, 4800, (3.00, 5.00), link_gbs=360.0),
+        GpuType("B200", 183359 * MIB, 2250.0, 8000, (4.50, 7.00), link_gbs=700.0),
     )
 }
 
@@ -125,4 +128,5 @@ def local_card(name: str, total_bytes: int, bf16: bool) -> GpuType:
         known.bandwidth_gbs if known else 0.0,
         known.price_per_hour if known else None,
         bf16,
+        link_gbs=known.link_gbs if known else GpuType.link_gbs,
     )

@@ -17,7 +17,7 @@ from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
 from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.recommend import Knobs, Plan, recommend, which_gpu
+from ftwiz.plan.recommend import Knobs, Plan, config_overrides, recommend, which_gpu
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
         gradient_checkpointing=args.gradient_checkpointing,
         optimizer=args.optimizer,
         targets=targets,
+        strategy=args.strategy,
+        cpu_offload=args.cpu_offload,
     )
 
 
@@ -107,7 +109,9 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
         choice, usable = parse_gpu(args.gpu), None
     else:
         choice, usable = local_gpu()
-    plan = recommend(spec, inspection, choice, knobs, usable_bytes=usable, tokens=tokens, epochs=args.epochs)
+    plan = recommend(
+        spec, inspection, choice, knobs, usable_bytes=usable, tokens=tokens, epochs=args.epochs, nodes=args.nodes
+    )
     if (mismatch := safetensors_check(args.model, inspection["source"], inspection["params_total"])) is not None:
         plan.reasons.append(mismatch)
     if size is not None:
@@ -116,4 +120,22 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
             f"{size.tokens:,} tokens in {size.rows:,} rows of {args.data} (approximate: characters / "
             f"{CHARS_PER_TOKEN:g}; `ftwiz data check --tokenizer` counts exactly){seq}"
         )
+    if plan.best.fits:
+        plan.extra["commands"] = train_commands(plan, args.config, args.main_process_ip)
     return plan, {"model": args.model, **plan.to_dict()}
+
+
+def train_commands(plan: Plan, config_path: str, main_process_ip: str | None) -> list[str]:
+    """`ftwiz train` with this plan's knobs, one command per machine (machine 0 first)."""
+    from ftwiz.config.schema import DistributedConfig
+    from ftwiz.train.launch import node_commands
+
+    s = plan.best.setup
+    distributed = DistributedConfig(
+        num_processes=plan.world_size,
+        num_machines=plan.nodes,
+        main_process_ip=main_process_ip,
+        strategy="ddp" if s.strategy == "single" else s.strategy,
+        cpu_offload=s.cpu_offload,
+    )
+    return node_commands(config_path, distributed, config_overrides(plan.best))

@@ -17,7 +17,14 @@ follows what the installed Hugging Face stack really does, not a textbook model:
   for 128k+ vocabularies once checkpointing is on.
 - overhead: the CUDA context and the caching allocator's slack.
 
-Every figure is per GPU; sharded strategies (FSDP, ZeRO-3) divide what they shard by the world size.
+Every figure is per GPU. Several GPUs change the static terms, not activations or logits:
+- DDP: a whole replica per GPU, and the reducer's buckets hold a second copy of the gradients (accelerate's
+  default `gradient_as_bucket_view=False`).
+- FSDP and ZeRO-3: weights, gradients and optimizer states divided by the world size, plus the unsharded
+  parameters of the decoder layer being computed and of the one prefetched (two layers).
+- ZeRO-2: gradients and optimizer states divided; the weights stay whole on every GPU.
+- CPU offload: optimizer states (FSDP and ZeRO-3: also the sharded weights and gradients) live in host memory
+  (`offloaded`, per process), and only the gathered layers stay on the GPU.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 NF4_BYTES = {False: 0.5 + 4 / 64, True: 0.5 + 1 / 64 + 4 / (64 * 256)}  # by double_quant
 CUDA_CONTEXT = 512 * 1024**2  # the context and kernels (nvidia-smi shows it; torch's counters do not)
 ALLOCATOR_SLACK = 0.05  # reserved beyond allocated by the caching allocator (fragmentation)
+# CPU offload: the GPU holds ~1.7x the terms above. Layers are copied in and freed again for every pass, pinned
+# staging buffers come and go, and the caching allocator keeps the blocks. Fitted on the two published offload
+# runs (PEFT's FSDP guide, Llama-2-70B QLoRA on 2x24 GB: 19.6 GB per GPU; philschmid, Llama-3-70B QLoRA on
+# 4x A10G: 22 GB per GPU; benchmarks/memory/), both 1.6-1.7x the sum of the terms.
+OFFLOAD_SLACK = 1.7
 
 # Optimizer state per trainable parameter: a multiple of the parameter's own bytes ("x"), or fixed bytes.
 OPTIMIZER_STATE: dict[str, tuple[str, float]] = {
@@ -74,13 +86,19 @@ class TrainSetup:
     attn_implementation: str = "sdpa"
     lora_dropout: float = 0.05
     use_dora: bool = False
-    shard: int = 1  # FSDP / ZeRO-3 world size; 1 for a single GPU or DDP
+    strategy: Literal["single", "ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"] = "single"
+    world_size: int = 1  # processes (GPUs) in all
+    cpu_offload: bool = False
     num_virtual_tokens: int = 20  # prompt / prefix tuning
     trainable_layers: int = 2  # freeze-tuning
 
     @property
     def bits(self) -> int | None:
         return 4 if self.adapter == "qlora" else self.quant_bits
+
+    @property
+    def shards_weights(self) -> bool:
+        return self.strategy in ("fsdp", "deepspeed-zero3") and self.world_size > 1
 
     @classmethod
     def from_run_config(cls, config: Any, targets: tuple[str, ...] | None, dtype: str) -> TrainSetup:
@@ -103,9 +121,9 @@ class TrainSetup:
             use_dora=config.adapter.use_dora,
             num_virtual_tokens=config.adapter.num_virtual_tokens,
             trainable_layers=config.adapter.trainable_layers,
-            # FSDP and ZeRO-3 shard weights, gradients and optimizer states over the processes (ZeRO-2 is
-            # counted as a replica: an over-estimate of its weights).
-            shard=config.distributed.num_processes if config.distributed.strategy in ("fsdp", "deepspeed-zero3") else 1,
+            strategy=config.distributed.strategy if config.distributed.num_processes > 1 else "single",
+            world_size=config.distributed.num_processes,
+            cpu_offload=config.distributed.cpu_offload and config.distributed.strategy != "ddp",
         )
 
 
@@ -119,6 +137,7 @@ class MemoryBreakdown:
     logits: int
     overhead: int
     trainable_params: int
+    offloaded: int = 0  # host memory per process (CPU offload); not part of the GPU total
 
     @property
     def total(self) -> int:
@@ -135,6 +154,7 @@ class MemoryBreakdown:
     def to_dict(self) -> dict[str, int]:
         data = asdict(self)
         data.pop("trainable_params")
+        data.pop("offloaded")
         return data
 
 
@@ -245,29 +265,64 @@ def optimizer_bytes(n_params: int, param_bytes: int, optimizer: str) -> int:
     return int(n_params * (param_bytes * factor if mode == "x" else factor))
 
 
-def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> MemoryBreakdown:
-    """Peak bytes per GPU for one training step of `setup`."""
-    weights = weight_bytes(spec, inspection, setup)
+@dataclass(frozen=True)
+class StaticBytes:
+    """Whole-model sizes before any sharding: what a replica holds, and what several GPUs exchange."""
+
+    weights: int  # the base as stored (4-bit packing on a quantized base)
+    trainable: int  # adapter parameters (0 when the weights themselves train)
+    gradients: int
+    optimizer: int
+    trainable_params: int
+
+
+def static_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> StaticBytes:
+    n_train = adapter_params(spec, inspection, setup)
     if setup.adapter in ("full", "freeze"):
-        n_train = adapter_params(spec, inspection, setup)
         param_bytes = DTYPE_BYTES[setup.dtype]
-        trainable = 0  # the weights themselves train: counted above
+        trainable = 0  # the weights themselves train: counted in weights
     else:
-        n_train = adapter_params(spec, inspection, setup)
         param_bytes = 2 if setup.bits is not None and setup.dtype != "float32" else 4  # TRL: bf16 on QLoRA
         trainable = n_train * param_bytes
-    gradients = n_train * param_bytes
-    optimizer = optimizer_bytes(n_train, param_bytes, setup.optimizer)
-    shard = max(1, setup.shard)
-    weights, trainable, gradients, optimizer = (x // shard for x in (weights, trainable, gradients, optimizer))
+    return StaticBytes(
+        weight_bytes(spec, inspection, setup),
+        trainable,
+        n_train * param_bytes,
+        optimizer_bytes(n_train, param_bytes, setup.optimizer),
+        n_train,
+    )
+
+
+def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> MemoryBreakdown:
+    """Peak bytes per GPU for one training step of `setup`."""
+    whole = static_bytes(spec, inspection, setup)
+    weights, trainable, gradients, optimizer = whole.weights, whole.trainable, whole.gradients, whole.optimizer
+    n_train = whole.trainable_params
+    gathered = 0  # sharded engines: the layer being computed and the one prefetched, whole
+    n = max(1, setup.world_size)
+    if setup.shards_weights:
+        gathered = 2 * (weights + trainable) // max(1, spec.layers)
+        weights, trainable, gradients, optimizer = (x // n for x in (weights, trainable, gradients, optimizer))
+    elif setup.strategy == "deepspeed-zero2" and n > 1:
+        gradients, optimizer = gradients // n, optimizer // n
+    elif setup.strategy == "ddp" and n > 1:
+        gradients *= 2  # the reducer's buckets: a second copy of the gradients
+    offloaded = 0
+    if setup.cpu_offload and setup.strategy != "ddp":
+        offloaded, optimizer = optimizer, 0
+        if setup.shards_weights:
+            offloaded += weights + trainable + gradients
+            weights = trainable = gradients = 0
     activations = activation_bytes(spec, inspection, setup)
     logits = logit_bytes(spec, setup)
-    working = weights + trainable + gradients + optimizer + activations + logits
-    overhead = CUDA_CONTEXT + int(ALLOCATOR_SLACK * working)
+    working = weights + trainable + gradients + optimizer + activations + logits + gathered
+    overhead = CUDA_CONTEXT + gathered + int(ALLOCATOR_SLACK * working)
+    if offloaded:
+        overhead += int((OFFLOAD_SLACK - 1) * (working + int(ALLOCATOR_SLACK * working)))
     if setup.bits is not None:
         # bitsandbytes dequantizes one weight matrix at a time for the matmul: the largest one, in bf16.
         overhead += max(
             (g["in_features"] * g["out_features"] * 2 for g in inspection["linear_groups"] if g["kind"] != "lm_head"),
             default=0,
         )
-    return MemoryBreakdown(weights, trainable, gradients, optimizer, activations, logits, overhead, n_train)
+    return MemoryBreakdown(weights, trainable, gradients, optimizer, activations, logits, overhead, n_train, offloaded)
