@@ -59,6 +59,19 @@ def test_memory_follows_the_knobs_and_recommend_fits_the_card(llama8b: Draft):
     assert seconds is None or seconds > 0
 
 
+def test_on_several_gpus_recommend_sets_the_strategy_and_the_estimate_agrees(llama8b: Draft):
+    draft = Draft.from_config(llama8b.config())
+    draft.inspection, draft.gpu = llama8b.inspection, parse_gpu("4xL4")
+    draft.set("adapter.type", "full")
+    draft.set("distributed.num_processes", 4)  # what the Hardware step sets for four GPUs
+    plan = draft.recommend()
+    draft.apply(plan)
+    assert draft.get("distributed.strategy") == plan.best.setup.strategy != "ddp"  # no full 8B replica fits 24 GB
+    assert draft.get("distributed.cpu_offload") == plan.best.setup.cpu_offload
+    assert draft.memory().total == plan.best.memory.total  # the wizard's bar counts the same sharding
+    assert draft.speed().comm_bytes == plan.best.speed.comm_bytes > 0
+
+
 def test_headless_command_and_sizes():
     assert Draft().headless_command("my run.yaml") == "ftwiz train 'my run.yaml' --headless"
     assert gib(3 * 2**30) == "3.0 GiB" and gib(5 * 2**20) == "5 MiB" and gib(None) == "–"

@@ -17,9 +17,9 @@ from ftwiz.config.presets import to_yaml, validate
 from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GIB, GpuChoice
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory
+from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory, static_bytes
 from ftwiz.plan.recommend import MARGIN, Knobs, Plan, recommend
-from ftwiz.plan.speed import SpeedEstimate, estimate_speed
+from ftwiz.plan.speed import SpeedEstimate, Traffic, estimate_speed
 
 _PLACEHOLDER = "__unset__"
 
@@ -114,7 +114,8 @@ class Draft:
         if setup is None:
             return None
         accum = int(self.get("train.gradient_accumulation_steps"))
-        return estimate_speed(self.spec, setup, self.gpu.gpu.tflops, accum, self.gpu.count)
+        traffic = Traffic.of(static_bytes(self.spec, self.inspection, setup), self.gpu.gpu.link_gbs)
+        return estimate_speed(self.spec, setup, self.gpu.gpu.tflops, accum, self.gpu.count, traffic)
 
     def estimate(self) -> tuple[float | None, float | None]:
         """(seconds, cost in USD) for the whole run, when the data's size and the GPU are known."""
@@ -154,6 +155,9 @@ class Draft:
         self.set("train.per_device_train_batch_size", s.batch_size)
         self.set("train.gradient_accumulation_steps", plan.best.grad_accum)
         self.set("train.gradient_checkpointing", s.gradient_checkpointing)
+        if s.world_size > 1:  # several GPUs: the strategy the planner chose for them
+            self.set("distributed.strategy", s.strategy)
+            self.set("distributed.cpu_offload", s.cpu_offload)
         self.set("train.optim", s.optimizer)
 
     def fits(self) -> bool | None:

@@ -197,14 +197,7 @@ def candidates(
             accum = knobs.grad_accum or max(1, knobs.effective_batch // (batch * world))
             memory = estimate_memory(spec, inspection, setup)
             whole = static_bytes(spec, inspection, setup)
-            traffic = Traffic(
-                whole.weights + whole.trainable,
-                whole.gradients,
-                whole.trainable or whole.weights,
-                whole.trainable_params,
-                gpu.gpu.link_gbs,
-                nodes,
-            )
+            traffic = Traffic.of(whole, gpu.gpu.link_gbs, nodes)
             speed = estimate_speed(spec, setup, gpu.gpu.tflops, accum, world, traffic)
             out.append(Candidate(setup, accum, memory, speed, memory.total <= budget, knobs.targets, whole))
     return out

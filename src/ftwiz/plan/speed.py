@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.memory import TrainSetup
+from ftwiz.plan.memory import StaticBytes, TrainSetup
 
 MFU = 0.45  # at large micro-batches; see batch_efficiency
 SATURATION_TOKENS = 512
@@ -62,6 +62,11 @@ class Traffic:
     trainable_params: int
     link_gbs: float  # between the GPUs of one machine
     nodes: int = 1
+
+    @classmethod
+    def of(cls, whole: StaticBytes, link_gbs: float, nodes: int = 1) -> Traffic:
+        trained = whole.trainable or whole.weights  # full fine-tuning: the weights are what train
+        return cls(whole.weights + whole.trainable, whole.gradients, trained, whole.trainable_params, link_gbs, nodes)
 
 
 def comm_bytes(setup: TrainSetup, traffic: Traffic, grad_accum: int) -> float:
