@@ -85,5 +85,9 @@ def test_a_config_silent_on_distribution_uses_every_gpu_ddp_or_fsdp_by_fit():
     full = base.model_copy(update={"adapter": base.adapter.model_copy(update={"type": "full"})})
     fsdp, note = choose_distribution(full, 8, 24 * 2**30)  # a full 8B replica (~70 GB) does not fit 24 GB
     assert fsdp.distributed.strategy == "fsdp" and "more than one GPU's 24 GiB" in note
+    assert not fsdp.distributed.cpu_offload
+    huge = full.model_copy(update={"model": full.model.model_copy(update={"id": "meta-llama/Llama-3.1-70B-Instruct"})})
+    offload, note = choose_distribution(huge, 2, 24 * 2**30)  # 70B full: ~1 TB of states, 2 x 24 GB
+    assert offload.distributed.strategy == "fsdp" and offload.distributed.cpu_offload and "host memory" in note
     explicit = RunConfig.model_validate({**base.model_dump(), "distributed": {"num_processes": 1}})
     assert choose_distribution(explicit, 8, 80 * 2**30) == (explicit, None)  # the user's choice stands

@@ -76,24 +76,41 @@ def choose_distribution(config: RunConfig, gpus: int, gpu_bytes: int | None) -> 
     d = config.distributed
     if gpus <= 1 or d.model_fields_set & {"num_processes", "strategy"} or config.hardware.gpus is not None:
         return config, None
-    strategy, why = "ddp", "a replica fits each GPU"
+    strategy, offload, why = "ddp", False, "a replica fits each GPU"
     if gpu_bytes:
+        from dataclasses import replace
+
         from ftwiz.models.inspect import inspect_reference
         from ftwiz.models.spec import ModelSpec
         from ftwiz.plan.memory import TrainSetup, estimate_memory
+        from ftwiz.plan.recommend import MARGIN
 
         inspection = inspect_reference(config.model.id, rank=config.adapter.r, isolate=True)
+        spec = ModelSpec.from_dict(inspection["spec"])
         setup = TrainSetup.from_run_config(config, None, "bfloat16")
-        peak = estimate_memory(ModelSpec.from_dict(inspection["spec"]), inspection, setup).total
-        if peak > gpu_bytes * 0.9:
+        budget = gpu_bytes * (1 - MARGIN)
+
+        def peak(strategy: str, offload: bool = False) -> int:
+            chosen = replace(setup, strategy=strategy, world_size=gpus, cpu_offload=offload)  # type: ignore[arg-type]
+            return estimate_memory(spec, inspection, chosen).total
+
+        # With the config's own batch and length, DDP is the fastest when it fits (no weight traffic); then FSDP,
+        # then FSDP with the states in host memory (the planner weighs DeepSpeed too: `ftwiz plan`).
+        replica = peak("ddp")
+        if replica > budget:
             strategy = "fsdp"
-            why = f"one replica needs ~{peak / 2**30:.0f} GiB, more than one GPU's {gpu_bytes / 2**30:.0f} GiB"
+            why = f"one replica needs ~{replica / 2**30:.0f} GiB, more than one GPU's {gpu_bytes / 2**30:.0f} GiB"
+            if peak("fsdp") > budget:
+                offload = True
+                why += f"; even sharded ~{peak('fsdp') / 2**30:.0f} GiB, so the states go to host memory"
     chosen = config.model_copy(
-        update={"distributed": d.model_copy(update={"num_processes": gpus, "strategy": strategy})}
+        update={
+            "distributed": d.model_copy(update={"num_processes": gpus, "strategy": strategy, "cpu_offload": offload})
+        }
     )
     return chosen, (
-        f"{gpus} GPUs here: training on all of them with {strategy.upper()} ({why}); "
-        "set distributed.num_processes=1 to use one"
+        f"{gpus} GPUs here: training on all of them with {strategy.upper()}{' + CPU offload' if offload else ''} "
+        f"({why}); set distributed.num_processes=1 to use one"
     )
 
 
