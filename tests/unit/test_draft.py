@@ -70,6 +70,8 @@ def test_on_several_gpus_recommend_sets_the_strategy_and_the_estimate_agrees(lla
     assert draft.get("distributed.cpu_offload") == plan.best.setup.cpu_offload
     assert draft.memory().total == plan.best.memory.total  # the wizard's bar counts the same sharding
     assert draft.speed().comm_bytes == plan.best.speed.comm_bytes > 0
+    text = long_help("gpus", draft)  # F1 on the Hardware step: this run's memory under each strategy
+    assert "This run on 4 GPUs, per GPU: DDP:" in text and "FSDP / ZeRO-3:" in text
 
 
 def test_headless_command_and_sizes():

@@ -104,8 +104,34 @@ def long_help(key: str, draft: Draft) -> str:
             "Training pads on the right (the answer's tokens stay aligned with their labels); generation pads on "
             "the left, so every prompt in a batch ends where the new tokens begin. ftwiz sets both."
         ),
+        "gpus": (
+            "Several GPUs train one run together (distributed.num_processes, through accelerate launch). DDP: "
+            "each GPU holds a whole replica and only gradients travel, once per optimizer step: the fastest when a "
+            "replica fits. FSDP (or DeepSpeed ZeRO-3): weights, gradients and optimizer states are split over the "
+            "GPUs, and each layer's weights are gathered for every micro-batch: a model that fits no single GPU "
+            "trains, at the price of that traffic. ZeRO-2 splits gradients and optimizer states only. CPU offload "
+            "moves the split states to host memory: the last resort, much slower. Ctrl+R chooses among them."
+            + _strategy_numbers(draft)
+        ),
     }
     return texts.get(key) or SHORT.get(key, "")
+
+
+def _strategy_numbers(draft: Draft) -> str:
+    """Per-GPU memory of the current choices under each strategy, on the GPUs the draft plans for."""
+    from dataclasses import replace
+
+    from ftwiz.plan.memory import estimate_memory
+
+    setup = draft.setup() if draft.inspection is not None and draft.gpu is not None else None
+    if setup is None or draft.gpu is None or draft.gpu.count < 2:
+        return ""
+    n = draft.gpu.count
+    lines = [
+        f"{name}: {gib(estimate_memory(draft.spec, draft.inspection, replace(setup, strategy=s, world_size=n)).total)}"
+        for s, name in (("ddp", "DDP"), ("fsdp", "FSDP / ZeRO-3"), ("deepspeed-zero2", "ZeRO-2"))
+    ]
+    return f"\n\nThis run on {n} GPUs, per GPU: " + ", ".join(lines) + "."
 
 
 GLOSSARY = {
@@ -120,6 +146,7 @@ GLOSSARY = {
     "max_length": "Sequence length",
     "packing": "Packing",
     "padding_side": "Padding side",
+    "gpus": "Several GPUs: DDP, FSDP, ZeRO, offload",
 }
 
 
