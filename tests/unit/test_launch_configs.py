@@ -91,3 +91,14 @@ def test_a_config_silent_on_distribution_uses_every_gpu_ddp_or_fsdp_by_fit():
     assert offload.distributed.strategy == "fsdp" and offload.distributed.cpu_offload and "host memory" in note
     explicit = RunConfig.model_validate({**base.model_dump(), "distributed": {"num_processes": 1}})
     assert choose_distribution(explicit, 8, 80 * 2**30) == (explicit, None)  # the user's choice stands
+
+
+def test_only_sharded_multi_process_runs_skip_rank_0_sampling(monkeypatch):
+    """Rank 0 alone cannot generate from FSDP/ZeRO-3 shards (the other ranks hold the rest): the worker skips it."""
+    from ftwiz.train.distributed import sharded
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert sharded(config(strategy="fsdp")) and sharded(config(strategy="deepspeed-zero3"))
+    assert not sharded(config(strategy="ddp")) and not sharded(config(strategy="deepspeed-zero2"))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not sharded(config(strategy="fsdp"))

@@ -25,6 +25,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def sharded(config: RunConfig) -> bool:
+    """Whether each process holds only a slice of the weights (FSDP, ZeRO-3 over several processes)."""
+    return world_size() > 1 and config.distributed.strategy in ("fsdp", "deepspeed-zero3")
+
+
 def check_engine(trainer: Any, config: RunConfig) -> str | None:
     """Refuse (exit 2) when accelerate would run something other than `distributed.strategy`; the line to log."""
     if world_size() <= 1:

@@ -103,11 +103,16 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     if main:
         _write_plan(run, config, trainer.model)
 
-    prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds) if main else []
+    # Generating from a sharded model (FSDP, ZeRO-3) needs every process in lockstep; rank 0 alone would wait
+    # forever for the others' shards. Such runs skip the samples (`ftwiz chat` tries the adapter afterwards).
+    sampling = main and not distributed.sharded(config)
+    if main and not sampling:
+        _note(decisions, "no before/after samples: the model is sharded over the processes (ftwiz chat RUN tries it)")
+    prompts = samples.pick_prompts(eval_ds if eval_ds is not None else train_ds) if sampling else []
     previous = read_json(run.samples_json) if checkpoint else None
     if previous and len(previous) == len(prompts):  # resumed: the base model's answers were recorded at the start
         before = [record["before"] for record in previous]
-    elif main:
+    elif sampling:
         before = samples.generate(trainer.model, tokenizer, prompts)
         _write_samples(run, samples.to_records(prompts, before, None))
     # The step-0 eval line runs inside train(), after accelerate has wrapped the model: a `trainer.evaluate()`
@@ -148,7 +153,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
             "the processes hold different weights after training: their gradients were not exchanged, so the "
             f"saved {'model' if config.adapter.whole_model else 'adapter'} is one process's alone"
         )
-    if main:
+    if sampling:
         after = samples.generate(trainer.model, tokenizer, prompts)
         _write_samples(run, samples.to_records(prompts, before, after))
     metrics.close()
