@@ -60,6 +60,9 @@ def test_sharded_strategies_need_gpus_ddp_does_not():
         check_distributed(fsdp, gpus=0)
     check_distributed(fsdp, gpus=8)
     check_distributed(config(strategy="ddp"), gpus=0)  # gloo on CPU
+    pissa = RunConfig.model_validate({**fsdp.model_dump(), "adapter": {"init_lora_weights": "pissa"}})
+    with pytest.raises(BadInput, match="needs the whole adapter in one process"):
+        check_distributed(pissa, gpus=8)
 
 
 def test_fsdp_qlora_stores_4bit_weights_in_the_compute_dtype():
