@@ -46,15 +46,8 @@ def check_distributed(config: RunConfig, gpus: int | None = None) -> None:
             f"distributed.strategy: {d.strategy} needs DeepSpeed, which is not installed",
             hint="pip install deepspeed (it compiles its ops for your CUDA), or use distributed.strategy fsdp.",
         )
-    if (
-        d.num_processes > 1
-        and d.strategy in ("fsdp", "deepspeed-zero3")
-        and config.adapter.init_lora_weights
-        in (
-            "pissa",
-            "olora",
-        )
-    ):
+    converts = config.adapter.init_lora_weights in ("pissa", "olora")
+    if converts and d.num_processes > 1 and d.strategy in ("fsdp", "deepspeed-zero3"):
         raise BadInput(
             f"adapter.init_lora_weights: {config.adapter.init_lora_weights} converts the adapter on save, which "
             f"needs the whole adapter in one process; distributed.strategy {d.strategy} splits it",
