@@ -192,6 +192,8 @@ def print_which_gpu(data: dict[str, Any], console: Console | None = None) -> Non
         config = (
             f"{c['adapter']}, b{c['batch_size']}, ckpt {'on' if c['gradient_checkpointing'] else 'off'}" if c else ""
         )
+        if c and c.get("strategy", "single") != "single":
+            config += f", {c['strategy'].replace('deepspeed-', '')}" + ("+offload" if c.get("cpu_offload") else "")
         if by_job:
             time_cell = _duration(o["total_seconds"]) if o["total_seconds"] is not None else ""
             cost = f"${o['cost']:,.2f}" if o["cost"] is not None else ""
