@@ -119,6 +119,32 @@ async def test_local_gpus_are_listed_and_chosen(tmp_path: Path):
         assert isinstance(app.screen, HardwareScreen)
 
 
+async def test_without_a_gpu_you_plan_for_several_rented_ones_and_recommend_picks_a_strategy(tmp_path: Path):
+    app = wizard(demo_draft())  # this machine has no GPU
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        count = app.screen.query_one("#plan_count")
+        count.focus()
+        await pilot.press("enter", "down", "down", "enter")  # 1 GPU -> 4 GPUs
+        await pilot.pause()
+        assert app.draft.gpu.count == 4 and app.draft.get("distributed.num_processes") == 4
+        await pilot.press("f1")  # the help says what several GPUs change
+        assert "DDP: each GPU holds a whole replica" in app.screen.query_one("Markdown").source
+        await pilot.press("escape")
+        app.draft.set("adapter.type", "full")
+        for _ in range(3):
+            await pilot.press("ctrl+n")
+            await settle(pilot)
+        assert isinstance(app.screen, MethodScreen)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.draft.get("distributed.strategy") in ("ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3")
+        assert "4 GPUs:" in screen_text(app)  # the strategy's reason line
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "num_processes: 4" in app.draft.yaml()
+
+
 async def test_the_memory_bar_follows_every_change_and_turns_red(tmp_path: Path):
     app = wizard(demo_draft(), start=3)
     async with app.run_test(size=(100, 40)) as pilot:

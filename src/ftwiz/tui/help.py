@@ -9,6 +9,7 @@ from ftwiz.config.draft import Draft, gib
 SHORT: dict[str, str] = {
     "gpus": "Which GPUs this run uses (hardware.gpus). Space toggles.",
     "plan_gpu": "No GPU here: the card to plan for (what you would rent).",
+    "plan_count": "How many of them. On several, Recommend (Ctrl+R) also picks DDP, FSDP or ZeRO. F1: why.",
     "model": "A hub id (Qwen/Qwen2.5-0.5B-Instruct), a local folder, or ftwiz:tiny-demo/model. Enter inspects it.",
     "targets": "Which linear layers get LoRA adapters: more layers, more capacity, more memory.",
     "custom_targets": "Module names, comma-separated (e.g. q_proj,v_proj).",
@@ -114,6 +115,7 @@ def long_help(key: str, draft: Draft) -> str:
             + _strategy_numbers(draft)
         ),
     }
+    texts["plan_count"] = texts["gpus"]
     return texts.get(key) or SHORT.get(key, "")
 
 

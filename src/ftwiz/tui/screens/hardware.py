@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Select, SelectionList, Static
 
 from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice, local_card
@@ -14,6 +15,7 @@ from ftwiz.hardware.probe import Hardware, probe_hardware
 from ftwiz.tui.screens.base import StepScreen
 
 DEFAULT_PLAN_GPU = "a100-80gb"
+PLAN_COUNTS = (1, 2, 4, 8)
 
 
 class HardwareScreen(StepScreen):
@@ -24,12 +26,15 @@ class HardwareScreen(StepScreen):
         yield DataTable(id="hw-table", cursor_type="none", show_cursor=False)
         yield SelectionList[int](id="gpus", compact=True)
         options = [(f"{g.name} ({g.memory_gib:.0f} GiB)", key) for key, g in CATALOG.items()]
-        yield Select(options, id="plan_gpu", value=DEFAULT_PLAN_GPU, allow_blank=False, prompt="Plan for", compact=True)
+        counts = [("1 GPU", 1)] + [(f"{n} GPUs", n) for n in PLAN_COUNTS[1:]]
+        with Horizontal(id="plan"):
+            yield Select(options, id="plan_gpu", value=DEFAULT_PLAN_GPU, allow_blank=False, compact=True)
+            yield Select(counts, id="plan_count", value=1, allow_blank=False, compact=True)
         yield Static("", id="doctor")
 
     def on_mount(self) -> None:
         self.query_one("#gpus").display = False
-        self.query_one("#plan_gpu").display = False
+        self.query_one("#plan").display = False
         self.query_one("#hw-table").display = False
         self._probe()
         self._doctor()
@@ -53,9 +58,8 @@ class HardwareScreen(StepScreen):
                     "\nPlan for the card you would rent; training here runs on the CPU.",
                 )
             )
-            select = self.query_one("#plan_gpu", Select)
-            select.display = True
-            self._plan_for(str(select.value))
+            self.query_one("#plan").display = True
+            self._plan_for()
             return
         driver = f"driver {hw.driver_version}, CUDA {hw.cuda_version}" if hw.driver_version else ""
         summary.update(f"{len(hw.gpus)} GPU(s), {driver}; {host}")
@@ -94,17 +98,23 @@ class HardwareScreen(StepScreen):
         self.draft.set("hardware.gpus", None if all_gpus else sorted(selected))
         self.draft.set("distributed.num_processes", len(gpus))  # one process a GPU
 
-    def _plan_for(self, key: str) -> None:
-        self.draft.gpu = GpuChoice(CATALOG[key])
+    def _plan_for(self) -> None:
+        """No GPU here: plan for the card (and how many of them) the user would rent; the config trains on that
+        many processes there."""
+        key, count = self.query_one("#plan_gpu", Select).value, self.query_one("#plan_count", Select).value
+        if key == Select.BLANK or count == Select.BLANK:
+            return
+        self.draft.gpu = GpuChoice(CATALOG[str(key)], int(count))  # type: ignore[arg-type]
         self.draft.usable_bytes = None
+        self.draft.set("distributed.num_processes", int(count))  # type: ignore[arg-type]
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
         if self.wizard.hardware is not None and self.wizard.hardware.has_gpu:
             self._use_local()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "plan_gpu" and event.value != Select.BLANK:
-            self._plan_for(str(event.value))
+        if event.select.id in ("plan_gpu", "plan_count"):
+            self._plan_for()
 
     @work(thread=True, exclusive=True, group="doctor")
     def _doctor(self) -> None:
