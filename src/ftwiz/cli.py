@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ftwiz import __version__
+from ftwiz.data.formats import FORMATS
 from ftwiz.errors import BadInput, ExitCode, FtwizError
 
 EPILOG = """\
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_check.add_argument("--split", default="train", metavar="NAME", help="which split to check (default train)")
     data_check.add_argument(
         "--format",
-        choices=["messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"],
+        choices=list(FORMATS),
         help="skip detection",
     )
     data_check.add_argument("--tokenizer", metavar="M", help="the model whose tokenizer and template measure tokens")

@@ -236,6 +236,12 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
         console.print(
             f"recommended max_length: {report.recommended_max_length:,} (covers p99, a multiple of 64)", highlight=False
         )
+    if report.labels:
+        good, bad = report.labels["desirable"], report.labels["undesirable"]
+        console.print(
+            f"labels: {good:,} desirable, {bad:,} undesirable (KTO balances them: see the README's Methods)",
+            highlight=False,
+        )
     if report.loss_token_share is not None:
         console.print(f"tokens that carry loss: {report.loss_token_share:.1%}", highlight=False)
         if report.loss_token_share == 0:

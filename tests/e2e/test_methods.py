@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -25,15 +26,37 @@ def test_dpo_preset_lowers_its_loss_and_logs_rewards(tmp_path):
     assert (run.adapter / "adapter_model.safetensors").is_file()
 
 
-@pytest.mark.parametrize("method", ["orpo", "kto"])
-def test_orpo_and_kto_presets_lower_their_eval_loss(tmp_path, method):
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [
+        ("orpo", "preference.jsonl"),
+        ("kto", "feedback.jsonl"),  # KTO's own unpaired format: prompt, completion, label
+        ("kto", "preference.jsonl"),  # DPO-style pairs, which TRL unpairs
+    ],
+)
+def test_orpo_and_kto_presets_lower_their_eval_loss(tmp_path, method, data):
     result = run_cli(
         "--preset", f"tiny-demo-{method}", "--headless", "--set", f"output.runs_dir={tmp_path}",
         "--set", "train.max_steps=30", "--set", "train.save_steps=1000",
+        "--set", f"data.path=ftwiz:tiny-demo/data/{data}",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    final = read_status(RunDir(next(tmp_path.iterdir())))["final"]
+    run = RunDir(next(tmp_path.iterdir()))
+    final = read_status(run)["final"]
     assert final["eval_loss"] < final["eval_loss_before"]
+    if data == "feedback.jsonl":
+        for sample in json.loads(run.samples_json.read_text()):  # references come from desirable rows only:
+            values = [line.split(": ", 1)[1] for line in sample["expected"].splitlines()]
+            assert all(v in sample["prompt"] for v in values), sample  # every field is the prompt's own
+
+
+def test_unpaired_feedback_is_kto_only(tmp_path):
+    result = run_cli(
+        "--preset", "tiny-demo-dpo", "--headless", "--set", f"output.runs_dir={tmp_path}",
+        "--set", "data.path=ftwiz:tiny-demo/data/feedback.jsonl",
+    )  # fmt: skip
+    assert result.returncode == 2 and "unpaired feedback (prompt, completion, label)" in result.stderr
+    assert "method: kto" in result.stderr and not any(tmp_path.iterdir())
 
 
 def test_dpo_refuses_rows_without_preferences(tmp_path):

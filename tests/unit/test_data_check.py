@@ -108,6 +108,20 @@ def test_only_the_first_20_problems_are_listed_with_the_total(tmp_path):
             "preference",
             {"prompt": "p", "chosen": "good", "rejected": "bad"},
         ),
+        (
+            {"prompt": "p", "completion": "good", "label": True},
+            "unpaired_preference",
+            {"prompt": "p", "completion": "good", "label": True},
+        ),
+        (
+            {"prompt": "p", "completion": [{"role": "assistant", "content": "bad"}], "label": False},
+            "unpaired_preference",
+            {
+                "prompt": [{"role": "user", "content": "p"}],
+                "completion": [{"role": "assistant", "content": "bad"}],
+                "label": False,
+            },
+        ),
     ],
 )
 def test_each_format_is_detected_and_normalised(tmp_path, row, fmt, canonical):
@@ -155,3 +169,39 @@ def test_lengths_are_approximate_without_a_tokenizer(tmp_path):
     assert (stats["p50"], stats["p99"], stats["max"], stats["total"]) == (50, 99, 100, 5050)
     assert report.recommended_max_length == 128
     assert report.rows_over_seq_len == 50
+
+
+def test_unpaired_feedback_needs_a_boolean_label_and_is_counted(tmp_path):
+    rows = [
+        {"prompt": "p", "completion": "good", "label": True},
+        {"prompt": "p", "completion": "bad", "label": False},
+        {"prompt": "p", "completion": "meh", "label": "yes"},
+    ]
+    report = check(str(jsonl(tmp_path / "f.jsonl", [json.dumps(r) for r in rows])))
+    assert report.format == "unpaired_preference" and report.labels == {"desirable": 1, "undesirable": 1}
+    assert report.errors == [
+        {"line": 3, "field": "label", "message": "expected true (desirable) or false (undesirable), got 'yes'"}
+    ]
+
+
+def test_each_format_names_the_methods_that_train_on_it():
+    from ftwiz.data.formats import methods_for
+    from ftwiz.data.load import check_method
+
+    assert methods_for("preference") == ("dpo", "orpo", "kto") and methods_for("unpaired_preference") == ("kto",)
+    check_method("unpaired_preference", "kto", "f.jsonl")
+    with pytest.raises(BadInput, match="trains with method kto, not dpo"):
+        check_method("unpaired_preference", "dpo", "f.jsonl")
+    with pytest.raises(BadInput, match="not sft"):
+        check_method("unpaired_preference", "sft", "f.jsonl")
+
+
+def test_kto_weights_balance_feedback_as_the_paper_advises():
+    from ftwiz.train.build import kto_weights
+
+    assert kto_weights(100, 100) is None and kto_weights(120, 100) is None  # ratio within [1, 4/3]
+    desirable, undesirable = kto_weights(10, 90)  # 1:9 -> desirable answers weigh 9x
+    assert undesirable == 1.0 and desirable * 10 / 90 == pytest.approx(1.0, rel=1e-3)
+    desirable, _ = kto_weights(900, 100)  # 9:1 -> scaled down to 4/3
+    assert desirable * 900 / 100 == pytest.approx(4 / 3, rel=1e-3)
+    assert kto_weights(0, 10) is None

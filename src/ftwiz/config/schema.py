@@ -127,7 +127,9 @@ class DataConfig(Section):
     path: str = Field(min_length=1)
     """A local file (.jsonl, .json, .csv, .tsv, .parquet, .txt, .md), a folder or glob, a hub dataset id, or a
     bundled dataset (`ftwiz:...`)."""
-    format: Literal["auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference"] = "auto"
+    format: Literal[
+        "auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference", "unpaired_preference"
+    ] = "auto"
     """`auto` detects it from the keys; see `ftwiz data check`."""
     columns: dict[str, str] = Field(default_factory=dict)
     """Rename columns to the canonical names, e.g. {conversation: messages}."""

@@ -45,6 +45,7 @@ class Report:
     loss_token_share: float | None = None
     rows_over_seq_len: int | None = None  # approximate, like token_stats, until a tokenizer measures them
     length_histogram: list[list[int]] | None = None  # [[bin upper bound in tokens, rows], ...], 12 bins to max
+    labels: dict[str, int] | None = None  # unpaired feedback: {"desirable": n, "undesirable": m}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +172,9 @@ def scan(
         canonical = normalize(data, report.format)
         if keep is not None:
             keep.append(canonical)
+        if "label" in canonical:
+            report.labels = report.labels or {"desirable": 0, "undesirable": 0}
+            report.labels["desirable" if canonical["label"] else "undesirable"] += 1
         lengths.append(math.ceil(len(row_text(canonical)) / CHARS_PER_TOKEN))
     report.columns = list(seen_columns)
     if lengths:

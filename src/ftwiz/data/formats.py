@@ -5,7 +5,9 @@ Canonical forms (what TRL consumes):
   `conversations` ({from, value} with human/gpt/system), or Alpaca (instruction / input / output);
 - prompt/completion: {"prompt", "completion"} — also from question/answer and input/output;
 - text: {"text"} for continued pretraining;
-- preference: {"prompt", "chosen", "rejected"} (strings or message lists).
+- preference: {"prompt", "chosen", "rejected"} (strings or message lists);
+- unpaired_preference: {"prompt", "completion", "label"}, label true for a desirable answer, false for an
+  undesirable one (KTO's own format: thumbs up/down feedback, no pairs needed).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FORMATS = ("messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
+FORMATS = ("messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference", "unpaired_preference")
 ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {
     "human": "user",
@@ -35,11 +37,22 @@ class Problem:
     message: str
 
 
+def methods_for(fmt: str) -> tuple[str, ...]:
+    """The methods that train on rows of `fmt`, the usual one first."""
+    if fmt == "preference":
+        return ("dpo", "orpo", "kto")
+    if fmt == "unpaired_preference":
+        return ("kto",)  # DPO and ORPO compare two answers to one prompt
+    return ("sft", "cpt")
+
+
 def detect(row: Mapping[str, Any]) -> str | None:
     """The format a row's keys say, or None."""
     keys = set(row)
     if {"chosen", "rejected"} <= keys:
         return "preference"
+    if {"prompt", "completion", "label"} <= keys:
+        return "unpaired_preference"
     if "messages" in keys:
         return "messages"
     if "conversations" in keys:
@@ -115,6 +128,15 @@ def validate(row: Mapping[str, Any], fmt: str) -> list[Problem]:
         if not problems and row.get("chosen") == row.get("rejected"):
             problems.append(Problem("rejected", "identical to chosen: no preference to learn"))
         return problems
+    if fmt == "unpaired_preference":
+        problems = [
+            Problem(f, "missing or empty")
+            for f in ("prompt", "completion")
+            if not (_text(row.get(f)) or (isinstance(row.get(f), list) and row.get(f)))
+        ]
+        if not isinstance(label := row.get("label"), bool):
+            problems.append(Problem("label", f"expected true (desirable) or false (undesirable), got {label!r}"))
+        return problems
     raise ValueError(f"unknown format {fmt!r}")
 
 
@@ -137,18 +159,21 @@ def normalize(row: Mapping[str, Any], fmt: str) -> dict[str, Any]:
     if fmt == "text":
         return {"text": row["text"]}
     if fmt == "preference":
-        return _preference(row.get("prompt", ""), row["chosen"], row["rejected"])
+        prompt, chosen, rejected = _one_shape(row.get("prompt", ""), row["chosen"], row["rejected"])
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    if fmt == "unpaired_preference":
+        prompt, completion = _one_shape(row["prompt"], row["completion"])
+        return {"prompt": prompt, "completion": completion, "label": row["label"]}
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def _preference(prompt: Any, chosen: Any, rejected: Any) -> dict[str, Any]:
+def _one_shape(prompt: Any, *answers: Any) -> tuple[Any, ...]:
     """One shape for TRL: all conversational when any part is a message list (a bare string becomes a user
     prompt or an assistant answer), else all strings."""
-    if any(isinstance(x, list) for x in (prompt, chosen, rejected)):
-        as_turns = lambda x, role: x if isinstance(x, list) else [{"role": role, "content": x}]  # noqa: E731
-        prompt = as_turns(prompt, "user") if prompt else []
-        chosen, rejected = as_turns(chosen, "assistant"), as_turns(rejected, "assistant")
-    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    if not any(isinstance(x, list) for x in (prompt, *answers)):
+        return (prompt, *answers)
+    as_turns = lambda x, role: x if isinstance(x, list) else [{"role": role, "content": x}]  # noqa: E731
+    return (as_turns(prompt, "user") if prompt else [], *(as_turns(a, "assistant") for a in answers))
 
 
 def row_text(row: Mapping[str, Any]) -> str:

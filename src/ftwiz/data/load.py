@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ftwiz.config.schema import PREFERENCE_METHODS, DataConfig
 from ftwiz.data.check import Report, describe, scan
+from ftwiz.data.formats import methods_for
 from ftwiz.data.source import rows_from
 from ftwiz.errors import BadInput
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # datasets costs ~1 s to import; only the worker needs it
 CANONICAL = {
     "messages": ("messages",),
     "preference": ("prompt", "chosen", "rejected"),
+    "unpaired_preference": ("prompt", "completion", "label"),  # before prompt_completion: a superset of it
     "prompt_completion": ("prompt", "completion"),
     "text": ("text",),
 }
@@ -46,9 +48,18 @@ def load_rows(config: DataConfig, method: str = "sft") -> tuple[Dataset, str, li
 
 
 def check_method(fmt: str | None, method: str, path: str) -> None:
-    """Preference pairs train with DPO, ORPO or KTO, and those only with them."""
-    if fmt is None or (fmt == "preference") == (method in PREFERENCE_METHODS):
+    """Preference pairs train with DPO, ORPO or KTO, unpaired feedback with KTO, and those only with them."""
+    if fmt is None or method in methods_for(fmt):
         return
+    if fmt == "unpaired_preference":
+        hint = "Set method: kto, or give prompt/chosen/rejected pairs for DPO and ORPO."
+        if method not in PREFERENCE_METHODS:
+            hint = "Set method: kto, or drop the label column to train the completions with SFT."
+        raise BadInput(
+            f"data: {path} holds unpaired feedback (prompt, completion, label): it trains with method kto, "
+            f"not {method}",
+            hint=hint,
+        )
     if method in PREFERENCE_METHODS:
         raise BadInput(
             f"data: method {method} trains on preference pairs (prompt, chosen, rejected); {path} holds {fmt} rows",

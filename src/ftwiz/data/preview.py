@@ -55,6 +55,9 @@ def segments(row: dict[str, Any], tokenizer: Any, train_on: str = "assistant") -
             ("chosen: " + _plain(row["chosen"]), True),
             ("\nrejected: " + _plain(row["rejected"]), False),
         ]
+    if "label" in row:  # KTO feedback: a desirable answer is trained up, an undesirable one down
+        verdict = "desirable" if row["label"] else "undesirable"
+        return [(_plain(row["prompt"]) + "\n", False), (f"{verdict}: " + _plain(row["completion"]), True)]
     if "completion" in row:
         return [(row["prompt"], everything), (row["completion"] + eos, True)]
     return [(row.get("text", ""), True)]

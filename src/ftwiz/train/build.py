@@ -240,17 +240,40 @@ PREFERENCE_TRAINERS = {  # method -> (module, trainer, config); ORPO lives in tr
 }
 
 
-def preference_trainer(config: RunConfig, run: RunDir, *, has_eval: bool) -> tuple[type, Any]:
-    """The TRL trainer class for a preference method and its config (`beta` means each method's own weight)."""
+def kto_weights(desirable: int, undesirable: int) -> tuple[float, float] | None:
+    """KTO's (desirable_weight, undesirable_weight) for unbalanced feedback, or None when the defaults do.
+
+    The KTO paper (Ethayarajh et al., 2024, section 4) keeps desirable_weight x n_desirable /
+    (undesirable_weight x n_undesirable) between 1 and 4/3; TRL only warns outside it. Undesirable answers stay
+    at weight 1 and desirable ones are scaled to the nearest end of that range."""
+    if not desirable or not undesirable:
+        return None
+    ratio = desirable / undesirable
+    if 1 <= ratio <= 4 / 3:
+        return None
+    target = 1.0 if ratio < 1 else 4 / 3
+    return round(target / ratio, 4), 1.0
+
+
+def preference_trainer(
+    config: RunConfig, run: RunDir, *, has_eval: bool, labels: tuple[int, int] | None = None
+) -> tuple[type, Any]:
+    """The TRL trainer class for a preference method and its config (`beta` means each method's own weight;
+    `labels`: KTO's desirable and undesirable row counts, to balance their weights)."""
     import importlib
 
     module, trainer, config_name = PREFERENCE_TRAINERS[config.method]
     loaded = importlib.import_module(module)
     config_class = getattr(loaded, config_name)
+    extra: dict[str, float] = {}
+    if config.method == "kto" and labels and (weights := kto_weights(*labels)):
+        extra = {"desirable_weight": weights[0], "undesirable_weight": weights[1]}
+        log.info("KTO: %d desirable, %d undesirable rows: desirable_weight %.4g balances them", *labels, weights[0])
     args = config_class(
         **training_args(config, run, has_eval=has_eval, config_class=config_class),
         max_length=config.data.max_length,
         beta=config.train.beta,
+        **extra,
     )
     return getattr(loaded, trainer), args
 
@@ -282,7 +305,11 @@ def make_trainer(
     if config.method in PREFERENCE_TRAINERS:
         # DPO/KTO: the policy is the adapter; with a PEFT config and no ref_model, TRL scores the reference with the
         # adapter disabled: the frozen base is the reference, with no second copy of the model. ORPO needs none.
-        trainer_cls, args = preference_trainer(config, run, has_eval=eval_ds is not None)
+        labels = None
+        if "label" in train_ds.column_names:  # KTO feedback rows (TRL unpairs DPO-style pairs itself, balanced)
+            good = sum(train_ds["label"])
+            labels = (good, len(train_ds) - good)
+        trainer_cls, args = preference_trainer(config, run, has_eval=eval_ds is not None, labels=labels)
     else:
         trainer_cls, train_ds, eval_ds, args = SFTTrainer, *_sft_inputs(config, tokenizer, train_ds, eval_ds, run)
     return trainer_cls(

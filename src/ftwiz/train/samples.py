@@ -26,9 +26,14 @@ class Prompt:
 
 
 def pick_prompts(rows: Any, n: int = 4) -> list[Prompt]:
-    """The first `n` held-out rows as prompts, each with the answer the data expects."""
-    prompts = []
-    for row in rows.select(range(min(n, len(rows)))):
+    """The first `n` held-out rows as prompts, each with the answer the data expects (KTO feedback: only rows
+    whose answer is marked desirable)."""
+    prompts: list[Prompt] = []
+    for row in rows.select(range(min(10 * n, len(rows)))):
+        if len(prompts) == n:
+            break
+        if row.get("label") is False:
+            continue
         if "messages" in row:
             msgs = row["messages"]
             last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)

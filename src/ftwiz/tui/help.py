@@ -16,7 +16,7 @@ SHORT: dict[str, str] = {
     "data": "A .jsonl/.json/.csv/.parquet/.txt file, folder or glob, or a hub dataset. Enter checks it.",
     "format": "How rows are read; auto detects it from the keys.",
     "on_error": "stop: bad rows stop the run. skip: bad rows are dropped and counted.",
-    "method": "sft: answers to prompts. cpt: raw text. dpo/orpo/kto: preference pairs (chosen over rejected).",
+    "method": "sft: answers to prompts. cpt: raw text. dpo/orpo/kto: preference pairs; kto also thumbs-up/down.",
     "adapter": "full trains every weight; LoRA trains small adapters; QLoRA does so on a 4-bit base.",
     "r": "LoRA rank: the adapters' width. Barely changes memory or speed; 16 is the common default.",
     "lora_alpha": "Scales the adapters' update (alpha / r); 2 x r is common.",

@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select, Sparkline, Static
 
-from ftwiz.config.schema import PREFERENCE_METHODS
 from ftwiz.data.check import Report, describe
+from ftwiz.data.formats import FORMATS as DATA_FORMATS
+from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen
 
-FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text", "preference")
+FORMATS = ("auto", *DATA_FORMATS)
 PREVIEW_ROWS = 2
 
 
@@ -130,8 +131,8 @@ class DataScreen(StepScreen):
         if key != self._key():
             return
         self.wizard.data_report = (key, report, rows)
-        if report.format and (report.format == "preference") != (self.draft.get("method") in PREFERENCE_METHODS):
-            method = "dpo" if report.format == "preference" else "sft"
+        if report.format and self.draft.get("method") not in methods_for(report.format):
+            method = methods_for(report.format)[0]
             self.draft.set("method", method)
             self.notify(f"{report.format} rows: method set to {method}")
         stats = report.token_stats or {}

@@ -14,7 +14,7 @@ from textual.containers import Grid, Horizontal
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from ftwiz.config.draft import about, gib
-from ftwiz.config.schema import PREFERENCE_METHODS
+from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen
 from ftwiz.views import TERM_STYLE, memory_bar
@@ -44,7 +44,7 @@ METHODS = [
     ("Continued pretraining (raw text)", "cpt"),
     ("DPO: preference pairs (prompt, chosen, rejected)", "dpo"),
     ("ORPO: preference pairs, no reference model", "orpo"),
-    ("KTO: preference pairs, unpaired (desirable / undesirable)", "kto"),
+    ("KTO: thumbs-up/down feedback, or pairs", "kto"),
 ]
 
 
@@ -169,10 +169,11 @@ class MethodScreen(StepScreen):
 
     def complete(self) -> str | None:
         report = self.wizard.data_report
-        if report is not None and (report[1].format == "preference") != (
-            self.draft.get("method") in PREFERENCE_METHODS
-        ):
-            return "DPO/ORPO/KTO train on preference pairs, SFT and CPT on other rows: match the method to the data."
+        if report is not None and report[1].format and self.draft.get("method") not in methods_for(report[1].format):
+            return (
+                "DPO/ORPO/KTO train on preference pairs, KTO alone on unpaired feedback (label true/false), SFT and "
+                "CPT on other rows: match the method to the data."
+            )
         try:
             self.draft.config()
         except FtwizError as exc:
