@@ -184,3 +184,14 @@ async def test_data_problems_block_next_until_skip_is_chosen(tmp_path: Path):
         await pilot.pause()
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, MethodScreen)
+
+
+async def test_feedback_data_switches_the_method_to_kto_and_shows_its_labels(tmp_path: Path):
+    draft = demo_draft()
+    draft.set("data.path", "ftwiz:tiny-demo/data/feedback.jsonl")
+    app = wizard(draft, start=2)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "unpaired_preference" in text and "desirable 337" in text and "undesirable 263" in text
+        assert app.draft.get("method") == "kto"  # the only method that trains on unpaired feedback

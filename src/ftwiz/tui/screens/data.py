@@ -145,6 +145,9 @@ class DataScreen(StepScreen):
             ("  valid ", "dim"),
             (f"{report.valid_rows:,}", "green" if report.valid_rows == report.rows else "yellow"),
         )
+        if report.labels:
+            text.append("  desirable ", "dim").append(f"{report.labels['desirable']:,}")
+            text.append("  undesirable ", "dim").append(f"{report.labels['undesirable']:,}")
         if stats:
             approx = "~" if stats.get("approximate") else ""
             text.append(
