@@ -195,3 +195,29 @@ async def test_feedback_data_switches_the_method_to_kto_and_shows_its_labels(tmp
         text = screen_text(app)
         assert "unpaired_preference" in text and "desirable 337" in text and "undesirable 263" in text
         assert app.draft.get("method") == "kto"  # the only method that trains on unpaired feedback
+
+
+async def test_each_adapter_shows_its_own_knob(tmp_path: Path):
+    app = wizard(demo_draft(), start=3)  # LoRA
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        shown = lambda field: app.screen.query_one(f"#{field}").display  # noqa: E731
+        assert shown("loraplus") and shown("init") and not shown("virtual_tokens") and not shown("trainable_layers")
+        await type_into(pilot, "#loraplus", "16")
+        assert app.draft.get("adapter.loraplus_lr_ratio") == 16.0
+        await type_into(pilot, "#loraplus", "")  # empty again: plain LoRA
+        await pilot.pause()
+        assert app.draft.get("adapter.loraplus_lr_ratio") is None
+        app.screen.query_one("#init").value = "pissa"
+        await pilot.pause()
+        assert app.draft.get("adapter.init_lora_weights") == "pissa"
+        app.screen.query_one("#adapter").value = "prefix_tuning"
+        await pilot.pause()
+        assert shown("virtual_tokens") and not shown("loraplus") and not shown("init")
+        await type_into(pilot, "#virtual_tokens", "32")
+        assert app.draft.config().adapter.num_virtual_tokens == 32
+        app.screen.query_one("#adapter").value = "freeze"
+        await pilot.pause()
+        assert shown("trainable_layers") and not shown("virtual_tokens")
+        await type_into(pilot, "#trainable_layers", "3")
+        assert app.draft.config().adapter.trainable_layers == 3

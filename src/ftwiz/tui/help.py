@@ -27,6 +27,10 @@ SHORT: dict[str, str] = {
     "checkpointing": "Recompute activations in the backward pass: far less memory, ~33% slower steps.",
     "lr": "Learning rate: 2e-4 is typical for LoRA, 1e-5 to 2e-5 for full fine-tuning.",
     "epochs": "Passes over the data (max_steps, when set, wins).",
+    "init": "How LoRA starts: B = 0 (default), or PiSSA/OLoRA from the weights' principal directions.",
+    "loraplus": "LoRA+: B learns this many times faster than A (16 in the paper). Empty: plain LoRA.",
+    "virtual_tokens": "Learned tokens prepended to every sequence (prompt/prefix tuning); 20 is common.",
+    "trainable_layers": "Freeze-tuning: how many of the last decoder layers train; the rest stays frozen.",
     "save_path": "Where the YAML is written; `ftwiz train FILE --headless` runs it again.",
 }
 

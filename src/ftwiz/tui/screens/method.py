@@ -29,7 +29,18 @@ FIELDS: dict[str, tuple[str, type, str]] = {
     "max_length": ("data.max_length", int, "sequence length"),
     "lr": ("train.learning_rate", float, "learning rate"),
     "epochs": ("train.num_train_epochs", float, "epochs"),
+    # Shown only for the adapter types that use them (ADAPTER_FIELDS); an empty LoRA+ ratio is plain LoRA.
+    "loraplus": ("adapter.loraplus_lr_ratio", float, "LoRA+ ratio"),
+    "virtual_tokens": ("adapter.num_virtual_tokens", int, "virtual tokens"),
+    "trainable_layers": ("adapter.trainable_layers", int, "trained layers"),
 }
+ADAPTER_FIELDS = {  # field id -> the adapter types it belongs to
+    "init": ("lora", "qlora"),
+    "loraplus": ("lora", "qlora"),
+    "virtual_tokens": ("prompt_tuning", "prefix_tuning"),
+    "trainable_layers": ("freeze",),
+}
+INITS = [(name, name) for name in ("default", "gaussian", "pissa", "olora")]  # adapter.init_lora_weights
 ADAPTERS = [
     ("LoRA: low-rank adapters on a 16-bit base", "lora"),
     ("QLoRA: LoRA on a 4-bit NF4 base", "qlora"),
@@ -58,10 +69,17 @@ class MethodScreen(StepScreen):
         yield Select(ADAPTERS, value=self.draft.get("adapter.type"), allow_blank=False, id="adapter", compact=True)
         with Grid(id="knobs"):
             for field_id, (key, kind, label) in FIELDS.items():
-                yield Label(label)
+                yield Label(label, id=f"{field_id}-label")
+                value = self.draft.get(key)
                 yield Input(
-                    str(self.draft.get(key)), id=field_id, type="integer" if kind is int else "number", compact=True
+                    "" if value is None else str(value),
+                    id=field_id,
+                    type="integer" if kind is int else "number",
+                    compact=True,
                 )
+            yield Label("LoRA init", id="init-label")
+            init = self.draft.get("adapter.init_lora_weights")
+            yield Select(INITS, value=init, allow_blank=False, id="init", compact=True)
         yield Checkbox(
             "gradient checkpointing",
             bool(self.draft.get("train.gradient_checkpointing")),
@@ -78,9 +96,18 @@ class MethodScreen(StepScreen):
         self.query_one("#method", Select).focus()
 
     def _lora_fields(self) -> None:
-        lora = self.draft.get("adapter.type") in ("lora", "qlora")
+        adapter = self.draft.get("adapter.type")
+        lora = adapter in ("lora", "qlora")
         for field_id in ("r", "lora_alpha", "lora_dropout"):
             self.query_one(f"#{field_id}", Input).disabled = not lora
+        for field_id, types in ADAPTER_FIELDS.items():  # each adapter's own knob, only where it means something
+            self.query_one(f"#{field_id}").display = adapter in types
+            self.query_one(f"#{field_id}-label").display = adapter in types
+
+    @on(Select.Changed, "#init")
+    def _init(self, event: Select.Changed) -> None:
+        self.draft.set("adapter.init_lora_weights", event.value)
+        self._refresh()
 
     @on(Select.Changed, "#method")
     def _method(self, event: Select.Changed) -> None:
@@ -102,6 +129,10 @@ class MethodScreen(StepScreen):
         if event.input.id not in FIELDS:
             return
         key, kind, _ = FIELDS[event.input.id]
+        if key == "adapter.loraplus_lr_ratio" and event.value.strip() in ("", "0"):
+            self.draft.set(key, None)  # empty: plain LoRA
+            self._refresh()
+            return
         try:
             value = kind(event.value)
         except ValueError:
@@ -152,7 +183,8 @@ class MethodScreen(StepScreen):
         plan = self.draft.recommend()
         self.draft.apply(plan)
         for field_id, (key, _, _) in FIELDS.items():
-            self.query_one(f"#{field_id}", Input).value = str(self.draft.get(key))
+            value = self.draft.get(key)
+            self.query_one(f"#{field_id}", Input).value = "" if value is None else str(value)
         self.query_one("#adapter", Select).value = self.draft.get("adapter.type")
         self.query_one("#checkpointing", Checkbox).value = bool(self.draft.get("train.gradient_checkpointing"))
         self._lora_fields()
@@ -161,6 +193,7 @@ class MethodScreen(StepScreen):
         for reason in plan.reasons:
             reasons.append(f"\n • {reason}")
         self.query_one("#reasons", Static).update(reasons)
+        self.call_after_refresh(self.query_one("#reasons").scroll_visible)  # at 80x24 they start below the fold
 
     @on(Button.Pressed, "#recommend")
     def _recommend_pressed(self, event: Button.Pressed) -> None:
