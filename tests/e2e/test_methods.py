@@ -50,21 +50,19 @@ def test_orpo_and_kto_presets_lower_their_eval_loss(tmp_path, method, data):
             assert all(v in sample["prompt"] for v in values), sample  # every field is the prompt's own
 
 
-def test_unpaired_feedback_is_kto_only(tmp_path):
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("train.jsonl", "method dpo trains on preference pairs"),
+        ("feedback.jsonl", "unpaired feedback (prompt, completion, label): it trains with method kto"),  # KTO only
+    ],
+)
+def test_dpo_refuses_rows_without_pairs(tmp_path, data, message):
     result = run_cli(
         "--preset", "tiny-demo-dpo", "--headless", "--set", f"output.runs_dir={tmp_path}",
-        "--set", "data.path=ftwiz:tiny-demo/data/feedback.jsonl",
+        "--set", f"data.path=ftwiz:tiny-demo/data/{data}",
     )  # fmt: skip
-    assert result.returncode == 2 and "unpaired feedback (prompt, completion, label)" in result.stderr
-    assert "method: kto" in result.stderr and not any(tmp_path.iterdir())
-
-
-def test_dpo_refuses_rows_without_preferences(tmp_path):
-    result = run_cli(
-        "--preset", "tiny-demo-dpo", "--headless", "--set", f"output.runs_dir={tmp_path}",
-        "--set", "data.path=ftwiz:tiny-demo/data/train.jsonl",
-    )  # fmt: skip
-    assert result.returncode == 2 and "method dpo trains on preference pairs" in result.stderr
+    assert result.returncode == 2 and message in result.stderr
     assert not any(tmp_path.iterdir())  # refused before a run folder exists
 
 
