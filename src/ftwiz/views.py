@@ -250,12 +250,12 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
         console.print(f"rows longer than --seq-len: {report.rows_over_seq_len:,} (they would be truncated)")
 
 
-STATE_STYLE = {
-    "running": "green",
+STATE_STYLE = {  # a run's state, the same colour in `ftwiz runs`, the headless lines and the monitor
+    "queued": "dim",
     "loading": "cyan",
-    "queued": "cyan",
+    "running": "bold cyan",
     "completed": "bold green",
-    "stopped": "yellow",
+    "stopped": "bold yellow",
     "failed": "bold red",
     "died": "bold red",
 }

@@ -41,6 +41,7 @@ from ftwiz.runs.store import (
     request_stop,
 )
 from ftwiz.tui.tail import TextTail
+from ftwiz.views import STATE_STYLE
 
 POLL_SECONDS = 0.5
 LOG_LINES = 200
@@ -48,15 +49,6 @@ CHART_POINTS = 400
 """Points per chart series: a few per braille dot column even on a wide terminal."""
 TRAIN_STYLE = "dodger_blue1"
 EVAL_STYLE = "orange1"
-STATE_STYLE = {
-    "queued": "dim",
-    "loading": "cyan",
-    "running": "bold cyan",
-    "completed": "bold green",
-    "stopped": "bold yellow",
-    "failed": "bold red",
-    "died": "bold red",
-}
 STATE_LABEL = {"running": "training"}
 
 
