@@ -18,15 +18,20 @@ def _inspection_cache(tmp_path_factory, monkeypatch):
 
 
 async def _settle(pilot) -> None:
+    """Wait until the step's workers are done and the picture stops changing (a busy CI machine can take a few
+    refreshes to show what a worker filled in, e.g. the Model step's module table)."""
     from textual.widgets import Input
 
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False  # a blinking cursor would make the picture depend on timing
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    previous = None
+    for _ in range(20):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        picture = pilot.app.export_screenshot()
+        if picture == previous:
+            return
+        previous = picture
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -105,3 +105,17 @@ def test_only_sharded_multi_process_runs_skip_rank_0_sampling(monkeypatch):
     assert not sharded(config(strategy="ddp")) and not sharded(config(strategy="deepspeed-zero2"))
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert not sharded(config(strategy="fsdp"))
+
+
+def test_cpu_offload_is_refused_when_the_host_cannot_hold_the_states():
+    from ftwiz.train.launch import check_host_memory
+
+    data = {"model": {"id": "meta-llama/Llama-3.1-8B-Instruct"}, "data": {"path": "d.jsonl"}}
+    data["adapter"] = {"type": "full"}
+    offload = RunConfig.model_validate(
+        {**data, "distributed": {"num_processes": 2, "strategy": "fsdp", "cpu_offload": True}}
+    )
+    with pytest.raises(BadInput, match=r"need at least \d+ GiB of this machine's RAM"):
+        check_host_memory(offload, host_ram=32 * 2**30)  # 2 x ~30 GiB of weights, gradients and Adam states
+    check_host_memory(offload, host_ram=256 * 2**30)
+    check_host_memory(RunConfig.model_validate({**data, "distributed": {"num_processes": 2}}), host_ram=1)  # no offload

@@ -141,6 +141,36 @@ def node_commands(config_path: str, d: DistributedConfig, overrides: Sequence[st
     return [shlex.join([*head, "--set", f"distributed.machine_rank={r}"]) for r in range(d.num_machines)]
 
 
+def check_host_memory(config: RunConfig, host_ram: int | None = None) -> None:
+    """CPU offload keeps the sharded states in this machine's RAM: refuse when even the estimate's lower bound
+    does not fit (the kernel's OOM killer would end the run, or the box, far less clearly). `host_ram`: bytes
+    (None: this machine's)."""
+    d = config.distributed
+    if not (d.cpu_offload and d.num_processes > 1 and d.strategy != "ddp"):
+        return
+    if host_ram is None:
+        from ftwiz.hardware.probe import probe_hardware
+
+        host_ram = probe_hardware().host_ram_bytes
+    if not host_ram:
+        return
+    from ftwiz.models.inspect import inspect_reference
+    from ftwiz.models.spec import ModelSpec
+    from ftwiz.plan.memory import TrainSetup, estimate_memory
+
+    inspection = inspect_reference(config.model.id, rank=config.adapter.r, isolate=True)
+    setup = TrainSetup.from_run_config(config, None, "bfloat16")
+    per_process = estimate_memory(ModelSpec.from_dict(inspection["spec"]), inspection, setup).offloaded
+    need = per_process * (d.num_processes // d.num_machines)
+    if need > host_ram:
+        raise BadInput(
+            f"distributed.cpu_offload: the offloaded states need at least {need / 2**30:.0f} GiB of this machine's "
+            f"RAM ({per_process / 2**30:.0f} GiB x {d.num_processes // d.num_machines} processes), it has "
+            f"{host_ram / 2**30:.0f} GiB",
+            hint="Use more GPUs (or machines) to split the states further, QLoRA, or a machine with more RAM.",
+        )
+
+
 def preflight(config: RunConfig) -> None:
     """Catch what would fail in the worker now, with exit 2, rather than in its log: a missing local path, an
     unknown or gated hub model, a config that needs trust_remote_code, bad data rows (unless on_error: skip)."""
@@ -148,6 +178,7 @@ def preflight(config: RunConfig) -> None:
 
     check_distributed(config)
     resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
+    check_host_memory(config)
     ref = config.data.path
     path = Path(bundled.resolve(ref, key="data.path")).expanduser()
     looks_local = ref.startswith((".", "/", "~")) or path.suffix.lower() in SUFFIXES
