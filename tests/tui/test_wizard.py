@@ -143,6 +143,7 @@ async def test_without_a_gpu_you_plan_for_several_rented_ones_and_recommend_pick
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert "num_processes: 4" in app.draft.yaml()
+        assert "Planned for 4 GPUs: run it on that box" in screen_text(app)  # not on this GPU-less machine
 
 
 async def test_the_memory_bar_follows_every_change_and_turns_red(tmp_path: Path):

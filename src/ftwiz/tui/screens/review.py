@@ -59,6 +59,14 @@ class ReviewScreen(StepScreen):
         text = Text.assemble(
             ("Run it again without the wizard:\n  ", "dim"), (self.draft.headless_command(path), "bold")
         )
+        hardware = self.wizard.hardware
+        processes = int(self.draft.get("distributed.num_processes"))
+        if hardware is not None and not hardware.has_gpu and processes > 1:
+            text.append(
+                f"\nPlanned for {processes} GPUs: run it on that box. Launched here (no GPU) it would start "
+                f"{processes} CPU processes.",
+                style="yellow",
+            )
         if int(self.draft.get("distributed.num_machines")) > 1:
             from ftwiz.train.launch import node_commands
 
