@@ -38,11 +38,13 @@ def test_each_strategy_gives_a_config_accelerate_loads(tmp_path, strategy, kind)
 
 def test_multi_node_needs_an_address_and_prints_a_command_per_machine():
     with pytest.raises(BadInput, match="main_process_ip"):
-        check_distributed(config(num_machines=2))
+        check_distributed(config(num_machines=2), gpus=4)
     with pytest.raises(BadInput, match="do not split evenly"):
-        check_distributed(config(num_machines=3, main_process_ip="10.0.0.1"))
+        check_distributed(config(num_machines=3, main_process_ip="10.0.0.1"), gpus=4)
     two = config(num_machines=2, main_process_ip="10.0.0.1", main_process_port=29501)
-    check_distributed(two)
+    check_distributed(two, gpus=4)  # 8 processes over 2 machines: 4 here
+    with pytest.raises(BadInput, match="4 processes on this machine, one a GPU, but 2 GPU"):
+        check_distributed(two, gpus=2)
     commands = node_commands("run.yaml", two.distributed)
     assert len(commands) == 2 and commands[1].endswith("--set distributed.machine_rank=1")
     assert "--set distributed.main_process_ip=10.0.0.1" in commands[0] and "num_processes=8" in commands[0]
@@ -59,7 +61,10 @@ def test_sharded_strategies_need_gpus_ddp_does_not():
     with pytest.raises(BadInput, match="needs NVIDIA GPUs"):
         check_distributed(fsdp, gpus=0)
     check_distributed(fsdp, gpus=8)
-    check_distributed(config(strategy="ddp"), gpus=0)  # gloo on CPU
+    check_distributed(config(strategy="ddp"), gpus=0)  # gloo on CPU: any number of processes
+    chosen = RunConfig.model_validate({**fsdp.model_dump(), "hardware": {"gpus": [0, 1]}})
+    with pytest.raises(BadInput, match=r"but 2 GPU\(s\) selected in hardware\.gpus"):
+        check_distributed(chosen, gpus=8)
     pissa = RunConfig.model_validate({**fsdp.model_dump(), "adapter": {"init_lora_weights": "pissa"}})
     with pytest.raises(BadInput, match="needs the whole adapter in one process"):
         check_distributed(pissa, gpus=8)

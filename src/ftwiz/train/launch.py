@@ -53,15 +53,28 @@ def check_distributed(config: RunConfig, gpus: int | None = None) -> None:
             f"needs the whole adapter in one process; distributed.strategy {d.strategy} splits it",
             hint="Use distributed.strategy ddp (or deepspeed-zero2), or adapter.init_lora_weights default.",
         )
-    if d.num_processes > 1 and d.strategy != "ddp":
+    if d.num_processes % d.num_machines:
+        raise BadInput(
+            f"distributed.num_processes: {d.num_processes} processes do not split evenly over "
+            f"{d.num_machines} machines (num_processes is the total, as in accelerate)"
+        )
+    if d.num_processes > 1:
         if gpus is None:
             from ftwiz.hardware.probe import probe_hardware
 
             gpus = len(probe_hardware().gpus)
-        if gpus == 0:
+        if gpus == 0 and d.strategy != "ddp":
             raise BadInput(
                 f"distributed.strategy: {d.strategy} needs NVIDIA GPUs, and this machine has none",
                 hint="Without GPUs, processes train over gloo as DDP: --set distributed.strategy=ddp.",
+            )
+        here = d.num_processes // d.num_machines
+        usable = len(config.hardware.gpus) if config.hardware.gpus is not None else gpus
+        if gpus and here > usable:  # one process a GPU (a machine without GPUs runs CPU processes over gloo)
+            which = "selected in hardware.gpus" if config.hardware.gpus is not None else "on this machine"
+            raise BadInput(
+                f"distributed.num_processes: {here} processes on this machine, one a GPU, but {usable} GPU(s) {which}",
+                hint=f"--set distributed.num_processes={usable * d.num_machines} (the total over all machines).",
             )
     if d.num_machines > 1 and not d.main_process_ip:
         raise BadInput(
@@ -70,11 +83,6 @@ def check_distributed(config: RunConfig, gpus: int | None = None) -> None:
         )
     if d.machine_rank >= d.num_machines:
         raise BadInput(f"distributed.machine_rank: {d.machine_rank} with num_machines {d.num_machines}")
-    if d.num_processes % d.num_machines:
-        raise BadInput(
-            f"distributed.num_processes: {d.num_processes} processes do not split evenly over "
-            f"{d.num_machines} machines (num_processes is the total, as in accelerate)"
-        )
 
 
 def choose_distribution(config: RunConfig, gpus: int, gpu_bytes: int | None) -> tuple[RunConfig, str | None]:
