@@ -62,6 +62,8 @@ def test_sharded_strategies_need_gpus_ddp_does_not():
         check_distributed(fsdp, gpus=0)
     check_distributed(fsdp, gpus=8)
     check_distributed(config(strategy="ddp"), gpus=0)  # gloo on CPU: any number of processes
+    with pytest.raises(BadInput, match="only sharded states can be offloaded"):
+        check_distributed(config(strategy="ddp", cpu_offload=True), gpus=8)
     chosen = RunConfig.model_validate({**fsdp.model_dump(), "hardware": {"gpus": [0, 1]}})
     with pytest.raises(BadInput, match=r"but 2 GPU\(s\) selected in hardware\.gpus"):
         check_distributed(chosen, gpus=8)

@@ -219,6 +219,13 @@ def test_several_gpus_use_ddp_when_a_replica_fits_and_fsdp_when_none_does():
     assert one["strategy"] == "single" and one["commands"][0].startswith("ftwiz train CONFIG.yaml --headless")
 
 
+def test_strategy_knobs_that_cannot_apply_exit_2():
+    ddp_offload = plan_cli("--model", LLAMA8B, "--gpu", "2xA100-80GB", "--strategy", "ddp", "--cpu-offload")
+    assert ddp_offload.returncode == 2 and "only sharded states can live in host memory" in ddp_offload.stderr
+    one = plan_cli("--model", LLAMA8B, "--gpu", "A100-80GB", "--strategy", "fsdp")
+    assert one.returncode == 2 and "one GPU has nothing to share the work with" in one.stderr
+
+
 def test_when_nothing_fits_in_gpu_memory_zero3_offload_wins_by_its_cpu_adam():
     """A full 8B fine-tune on 2x RTX-4090: no strategy fits in 2x24 GB, so states go to host memory; the optimizer
     step then runs on the CPU, where DeepSpeed's CPU-Adam is several times faster than torch's AdamW (FSDP)."""

@@ -40,6 +40,11 @@ def data_size(path_text: str) -> DataSize:
 
 
 def knobs_from(args: argparse.Namespace) -> Knobs:
+    if args.strategy == "ddp" and args.cpu_offload:
+        raise BadInput(
+            "--cpu-offload: DDP keeps a whole replica on every GPU; only sharded states can live in host memory",
+            hint="--strategy fsdp (or deepspeed-zero2/-zero3) with --cpu-offload, or leave --strategy open.",
+        )
     targets: str | list[str] = args.targets or "all_linear"
     if "," in targets:
         targets = [t.strip() for t in targets.split(",") if t.strip()]
@@ -109,6 +114,11 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
         choice, usable = parse_gpu(args.gpu), None
     else:
         choice, usable = local_gpu()
+    if (args.strategy or args.cpu_offload) and choice.count * args.nodes == 1:
+        raise BadInput(
+            f"--{'strategy' if args.strategy else 'cpu-offload'}: one GPU has nothing to share the work with",
+            hint="Plan for several: --gpu 4xA100-80GB, or --nodes 2.",
+        )
     plan = recommend(
         spec, inspection, choice, knobs, usable_bytes=usable, tokens=tokens, epochs=args.epochs, nodes=args.nodes
     )

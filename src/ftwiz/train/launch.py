@@ -46,6 +46,11 @@ def check_distributed(config: RunConfig, gpus: int | None = None) -> None:
             f"distributed.strategy: {d.strategy} needs DeepSpeed, which is not installed",
             hint="pip install deepspeed (it compiles its ops for your CUDA), or use distributed.strategy fsdp.",
         )
+    if d.num_processes > 1 and d.cpu_offload and d.strategy == "ddp":
+        raise BadInput(
+            "distributed.cpu_offload: DDP keeps a whole replica on every GPU; only sharded states can be offloaded",
+            hint="--set distributed.strategy=fsdp (or deepspeed-zero2/-zero3) with cpu_offload.",
+        )
     converts = config.adapter.init_lora_weights in ("pissa", "olora")
     if converts and d.num_processes > 1 and d.strategy in ("fsdp", "deepspeed-zero3"):
         raise BadInput(
