@@ -17,6 +17,7 @@ def test_two_processes_train_one_run(tmp_path: Path):
     run = RunDir(next(tmp_path.iterdir()))
     status = read_status(run)
     assert status["state"] == "completed" and status["world_size"] == 2 and status["final"]["steps"] == 10
+    assert status["strategy"] == "ddp"
     log = run.log.read_text()
     assert log.count("ftwiz.train: data:") == 2  # two ranks really ran
     assert "ddp as accelerate's MULTI_CPU over 2 processes" in log

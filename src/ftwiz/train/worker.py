@@ -92,6 +92,7 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     trainer = build.make_trainer(config, model, tokenizer, train_ds, eval_ds, run, [callback])
     if (engine := distributed.check_engine(trainer, config)) is not None:
         log.info("%s", engine)
+        status.update(strategy=config.distributed.strategy)
     prompts_masked = config.method == "sft" and config.data.train_on == "assistant" and fmt != "text"
     _loss_report(trainer, tokenizer, len(train_ds), decisions, status, prompts_masked=prompts_masked)
     trainable, total = _param_counts(trainer.model)

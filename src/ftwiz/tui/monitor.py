@@ -484,7 +484,8 @@ class MonitorScreen(Screen[str]):
         if trainable and total:
             add_row("trainable", f"{fmt_count(trainable)} of {fmt_count(total)} ({trainable / total:.2%})")
         if status.get("world_size") and int(status["world_size"]) > 1:
-            add_row("processes", str(status["world_size"]))
+            strategy = f" ({status['strategy']})" if status.get("strategy") else ""
+            add_row("processes", f"{status['world_size']}{strategy}")
         for decision in status.get("decisions") or []:
             add_row("note", Text(str(decision), style="italic"))
         return rows
