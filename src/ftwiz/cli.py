@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="is this machine ready to train? each problem with its fix")
     doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    doctor.add_argument(
+        "--config", metavar="FILE|PRESET", help="also check this run's GPU memory, disk and RAM against the machine"
+    )
     _runs_dir_option(doctor)
 
     data = commands.add_parser("data", help="check a dataset before training on it")

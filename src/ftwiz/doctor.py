@@ -209,8 +209,15 @@ def _ram(fallback_total: int | None) -> tuple[int | None, int | None]:
 # --- diagnosis (pure) ------------------------------------------------------------------------------------------
 
 
-def diagnose(facts: Facts, *, need_disk_bytes: int | None = None, need_ram_bytes: int | None = None) -> list[Check]:
-    """The checks, in the order a user fixes things: Python, torch, GPU/CUDA, dtypes, kernels, libraries, space."""
+def diagnose(
+    facts: Facts,
+    *,
+    need_disk_bytes: int | None = None,
+    need_ram_bytes: int | None = None,
+    need_gpu_bytes: int | None = None,
+) -> list[Check]:
+    """The checks, in the order a user fixes things: Python, torch, GPU/CUDA, dtypes, kernels, libraries, space;
+    with a config's needs (`ftwiz doctor --config`), whether its estimate fits these GPUs, RAM and disk."""
     checks = [Check("python", "ok", f"Python {facts.python_version}")]
     checks.append(_check_torch(facts))
     checks.append(_check_gpu(facts))
@@ -222,9 +229,26 @@ def diagnose(facts: Facts, *, need_disk_bytes: int | None = None, need_ram_bytes
     checks.append(_check_flash_attn(facts))
     checks.append(_check_bitsandbytes(facts))
     checks.extend(_check_library(facts, name, minimum) for name, minimum in MIN_VERSIONS.items())
+    if need_gpu_bytes is not None:
+        checks.append(_check_fit(facts, need_gpu_bytes))
     checks.append(_check_ram(facts, need_ram_bytes))
     checks.append(_check_disk(facts, need_disk_bytes))
     return checks
+
+
+def _check_fit(facts: Facts, need: int) -> Check:
+    """The planner's peak per GPU against the smallest GPU here, less the planner's 10% margin."""
+    from ftwiz.plan.recommend import MARGIN
+
+    sizes = [g.total_bytes for g in facts.gpus if g.total_bytes]
+    if not sizes:
+        return Check("fit", "info", f"no GPU here; this config needs ~{_gib(need)} per GPU (`ftwiz plan` for a card)")
+    usable = int(min(sizes) * (1 - MARGIN))
+    detail = f"this config needs ~{_gib(need)} per GPU; {_gib(usable)} usable on the smallest GPU here"
+    if need > usable:
+        fix = "ftwiz plan --model MODEL (or Ctrl+R in the wizard) for a configuration that fits, or a bigger GPU"
+        return Check("fit", "fail", detail, fix)
+    return Check("fit", "ok", detail)
 
 
 def wheel_index(driver_cuda: str | None) -> str | None:
@@ -468,13 +492,27 @@ def render(checks: list[Check], console: Console) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """`ftwiz doctor [--json] [--runs-dir DIR]`: 0 when no check failed, 1 when any did."""
+    """`ftwiz doctor [--json] [--runs-dir DIR] [--config FILE|PRESET]`: 0 when no check failed, 1 when any did
+    (a bad config exits 2 like everywhere else)."""
     from ftwiz.runs.registry import runs_dir
 
+    needs = None
+    if getattr(args, "config", None):  # what this run asks of the machine, from the planner's estimate
+        from ftwiz.config.presets import load_config
+        from ftwiz.plan.needs import config_needs, training_rows
+
+        config = load_config(args.config).config
+        needs = config_needs(config, training_rows(config))
     facts = gather_facts(runs_dir(getattr(args, "runs_dir", None)))
-    checks = diagnose(facts)
+    checks = diagnose(
+        facts,
+        need_disk_bytes=needs.disk_bytes if needs else None,
+        need_ram_bytes=needs.ram_bytes if needs else None,
+        need_gpu_bytes=needs.gpu_bytes if needs else None,
+    )
     if getattr(args, "json", False):
-        print(json.dumps({"checks": [asdict(c) for c in checks], "facts": facts.to_dict()}))
+        data = {"checks": [asdict(c) for c in checks], "facts": facts.to_dict()}
+        print(json.dumps(data | ({"needs": asdict(needs)} if needs else {})))
     else:
         from rich.console import Console
 

@@ -195,3 +195,23 @@ def test_gather_facts_and_json_report_on_this_machine(capsys, tmp_path):
     assert set(report["checks"][0]) == {"name", "status", "detail", "fix"}
     assert report["facts"]["cuda_available"] is False
     assert code == (1 if any(c["status"] == "fail" for c in report["checks"]) else 0)
+
+
+def test_a_config_that_does_not_fit_the_gpu_fails_with_the_plan_command():
+    checks = by_name(diagnose(gpu_box(T4), need_gpu_bytes=16 * GIB))  # 15 GiB card, 13.5 usable
+    fit = checks["fit"]
+    assert fit.status == "fail" and "ftwiz plan" in fit.fix and "13.5 GiB usable" in fit.detail
+    assert by_name(diagnose(gpu_box(A100), need_gpu_bytes=16 * GIB))["fit"].status == "ok"
+    assert by_name(diagnose(cpu_box(), need_gpu_bytes=16 * GIB))["fit"].status == "info"  # planning on a laptop
+    assert "fit" not in by_name(diagnose(gpu_box(A100)))  # no config, no fit check
+
+
+def test_doctor_with_a_config_reports_its_needs(capsys, tmp_path):
+    code = cmd_doctor(argparse.Namespace(json=True, runs_dir=str(tmp_path), config="tiny-demo"))
+    report = json.loads(capsys.readouterr().out)
+    needs = report["needs"]
+    assert needs["steps"] == 200 and needs["gpu_bytes"] > 0 and needs["disk_bytes"] > 0  # max_steps 200
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["disk"]["status"] == "ok" and "this run needs" in checks["disk"]["detail"]
+    assert checks["fit"]["status"] == "info"  # no GPU on this machine
+    assert code == (1 if any(c["status"] == "fail" for c in report["checks"]) else 0)

@@ -8,7 +8,8 @@ import pytest
 
 from ftwiz.config.schema import RunConfig
 from ftwiz.errors import BadInput
-from ftwiz.train.recovery import checkpoint_bytes, checkpoints_on_disk, next_fallback, oom_phase
+from ftwiz.plan.needs import checkpoint_bytes, checkpoints_on_disk
+from ftwiz.train.recovery import next_fallback, oom_phase
 
 
 def config(**train) -> RunConfig:

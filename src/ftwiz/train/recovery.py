@@ -94,19 +94,3 @@ def _qlora(config: RunConfig) -> tuple[RunConfig, str] | None:
     data["adapter"]["type"] = "qlora"
     data["quant"].update(bits=4, type="nf4", double_quant=True)
     return RunConfig.model_validate(data), "LoRA -> QLoRA: the base weights in 4-bit NF4 (train.allow_qlora_fallback)"
-
-
-def checkpoint_bytes(trainable: int, total: int, *, full: bool, weight_bytes: int) -> int:
-    """Disk one checkpoint takes: the trained weights (fp32 adapters, or the whole model in its dtype) plus the
-    optimizer's two fp32 moments per trained parameter (AdamW; 8-bit optimizers take less)."""
-    weights = total * weight_bytes if full else trainable * 4
-    return weights + trainable * 8
-
-
-def checkpoints_on_disk(total_steps: int, save_steps: int | None, save_total_limit: int | None) -> int:
-    """How many checkpoints lie on disk at the worst moment: Trainer writes a new one before it deletes the
-    oldest beyond `save_total_limit`, and the graceful stop adds one."""
-    if not save_steps:
-        return 1  # only the stop's checkpoint
-    saves = total_steps // save_steps + 1
-    return min(saves, save_total_limit + 1) if save_total_limit else saves

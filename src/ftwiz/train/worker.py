@@ -25,6 +25,7 @@ from ftwiz.config.presets import load_config_file, to_yaml
 from ftwiz.config.schema import RunConfig, deadline_at
 from ftwiz.errors import BadInput, ExitCode, FtwizError
 from ftwiz.hardware.sampler import SystemRecorder
+from ftwiz.plan.needs import checkpoint_bytes, checkpoints_on_disk
 from ftwiz.runs.registry import latest_checkpoint
 from ftwiz.runs.store import (
     LocalStatus,
@@ -42,8 +43,6 @@ from ftwiz.runs.store import (
 from ftwiz.train.recovery import (
     EARLY_STEPS,
     MAX_OOM_RETRIES,
-    checkpoint_bytes,
-    checkpoints_on_disk,
     next_fallback,
     oom_phase,
 )
