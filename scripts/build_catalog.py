@@ -12,7 +12,7 @@ import time
 from ftwiz.models import cache
 from ftwiz.models.inspect import INSPECTION_VERSION, build_meta_model, inspect_model
 from ftwiz.models.resolve import CATALOG
-from ftwiz.runs.store import write_json_atomic
+from ftwiz.files import write_json_atomic
 from ftwiz.views import human
 
 

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ftwiz.hardware.readiness import Check, summary
+
 KIND_LABEL = {
     "attention_q": "attention q",
     "attention_k": "attention k",
@@ -278,3 +280,39 @@ def print_runs(root: Any, rows: list[dict[str, Any]], console: Console | None = 
             table.add_row("", Text(f"  {row['error'][:100]}", style="red"), "", "", "")
     console.print(table)
     console.print(f"[dim]{root}: ftwiz attach RUN · ftwiz stop RUN · ftwiz resume RUN[/]", highlight=False)
+
+
+CHECK_MARKS: dict[str, tuple[str, str]] = {
+    "ok": ("✓", "green"),
+    "warn": ("!", "yellow"),
+    "fail": ("✗", "red"),
+    "info": ("·", "dim"),
+}
+
+
+def print_checks(checks: list[Check], console: Console | None = None) -> None:
+    """`ftwiz doctor`: one line per check, the fix indented below it (not hard-wrapped, so it pastes whole), then
+    a summary."""
+    console = console or Console()
+    width = max((len(c.name) for c in checks), default=0)
+    for check in checks:
+        mark, style = CHECK_MARKS[check.status]
+        row = Table.grid(padding=(0, 1))  # a grid per check: long details wrap under the detail, not the mark
+        row.add_column(width=1)
+        row.add_column(width=width + 1)
+        row.add_column()
+        row.add_row(Text(mark, style), Text(check.name, "bold"), Text(check.detail))
+        console.print(row)
+        if check.fix:
+            console.print(Text(f"{' ' * (width + 4)}fix: {check.fix}", style="cyan"), soft_wrap=True)
+    fails = any(c.status == "fail" for c in checks)
+    warns = any(c.status == "warn" for c in checks)
+    console.print(Text(summary(checks), style="bold red" if fails else "bold yellow" if warns else "bold green"))
+
+
+def print_presets(presets: list[Any], console: Console | None = None) -> None:
+    """`ftwiz presets`: one line each, name and description."""
+    table = Table("preset", "description", box=None, pad_edge=False)
+    for info in presets:
+        table.add_row(f"[bold]{info.name}[/]", info.description)
+    (console or Console()).print(table)

@@ -92,8 +92,8 @@ def test_push_without_a_token_says_how_to_get_one(demo_run, tmp_path):
 
 @pytest.mark.parametrize("command", ["chat", "merge"])
 def test_a_run_without_an_adapter_is_refused(tmp_path, command):
+    from ftwiz.commands.launch import prepare_run
     from ftwiz.config.presets import load_config
-    from ftwiz.train.launch import prepare_run
 
     config = load_config("tiny-demo", [f"output.runs_dir={tmp_path}"]).config
     run = prepare_run(config, argv=["ftwiz"])

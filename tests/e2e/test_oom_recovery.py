@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ftwiz.commands.launch import prepare_run
 from ftwiz.config.presets import load_config, load_config_file
 from ftwiz.runs.store import StatusWriter, read_status, utc_now
-from ftwiz.train.launch import prepare_run
 
 
 def _demo(tmp_path: Path, *overrides: str):

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from conftest import run_demo, wait_for
+from ftwiz.commands.launch import prepare_run
 from ftwiz.config.presets import load_config
 from ftwiz.runs.store import RunDir, StatusWriter, read_status
-from ftwiz.train.launch import prepare_run
 
 
 def test_saved_adapter_reloads_with_the_trained_logits(tmp_path: Path):

@@ -19,7 +19,8 @@ from runfolders import (
 from textual.app import App
 
 from ftwiz.errors import BadInput
-from ftwiz.runs.store import RunDir, read_json
+from ftwiz.files import read_json
+from ftwiz.runs.store import RunDir
 from ftwiz.tui.monitor import (
     ConfirmStop,
     MonitorApp,

@@ -6,10 +6,10 @@ first test pays for the subprocess that builds the tiny model on the meta device
 
 from __future__ import annotations
 
-from ftwiz.config.draft import Draft
 from ftwiz.config.presets import load_config
-from ftwiz.doctor import Check
 from ftwiz.hardware.probe import GpuInfo, Hardware
+from ftwiz.hardware.readiness import Check
+from ftwiz.plan.draft import Draft
 from ftwiz.tui.wizard import WizardApp
 
 GIB = 1024**3

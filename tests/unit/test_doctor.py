@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 
 import pytest
 from rich.console import Console
 
-from ftwiz.doctor import Check, Facts, GpuFact, cmd_doctor, diagnose, gather_facts, render, summary, wheel_index
+from ftwiz.cli import main
+from ftwiz.hardware.facts import Facts, GpuFact, gather_facts
+from ftwiz.hardware.readiness import Check, diagnose, summary, wheel_index
+from ftwiz.views import print_checks
 
 GIB = 2**30
 GOOD_PACKAGES = {
@@ -173,7 +175,7 @@ def test_render_marks_fixes_and_summary():
         Check("ram", "info", "8 GiB"),
     ]
     console = Console(record=True, width=200)
-    render(checks, console)
+    print_checks(checks, console)
     text = console.export_text()
     assert "✓ torch" in text and "! bitsandbytes" in text and "✗ trl" in text and "· ram" in text
     assert 'fix: pip install -U "trl>=1.0"' in text
@@ -189,7 +191,7 @@ def test_gather_facts_and_json_report_on_this_machine(capsys, tmp_path):
     assert facts.ram_total_bytes and facts.ram_available_bytes
     capsys.readouterr()
 
-    code = cmd_doctor(argparse.Namespace(json=True, runs_dir=str(tmp_path)))
+    code = main(["doctor", "--json", "--runs-dir", str(tmp_path)])
     report = json.loads(capsys.readouterr().out)  # stdout holds exactly one JSON object
     assert {c["name"] for c in report["checks"]} >= {"python", "torch", "gpu", "bitsandbytes", "ram", "disk"}
     assert set(report["checks"][0]) == {"name", "status", "detail", "fix"}
@@ -207,7 +209,7 @@ def test_a_config_that_does_not_fit_the_gpu_fails_with_the_plan_command():
 
 
 def test_doctor_with_a_config_reports_its_needs(capsys, tmp_path):
-    code = cmd_doctor(argparse.Namespace(json=True, runs_dir=str(tmp_path), config="tiny-demo"))
+    code = main(["doctor", "--json", "--runs-dir", str(tmp_path), "--config", "tiny-demo"])
     report = json.loads(capsys.readouterr().out)
     needs = report["needs"]
     assert needs["steps"] == 200 and needs["gpu_bytes"] > 0 and needs["disk_bytes"] > 0  # max_steps 200

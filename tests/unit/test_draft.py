@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ftwiz.config.draft import Draft, gib
 from ftwiz.config.presets import load_config
 from ftwiz.errors import ConfigError
 from ftwiz.hardware.gpus import parse_gpu
 from ftwiz.models.inspect import inspect_reference
+from ftwiz.plan.draft import Draft, gib
 from ftwiz.tui.help import SHORT, long_help
 
 LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"  # in the offline catalog

@@ -9,7 +9,8 @@ import time
 from rich.console import Console
 
 from ftwiz.headless import follow
-from ftwiz.runs.store import MetricsWriter, RunDir, write_json_atomic
+from ftwiz.files import write_json_atomic
+from ftwiz.runs.store import MetricsWriter, RunDir
 
 
 def make_run(tmp_path, **status) -> RunDir:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import yaml
 
+from ftwiz.commands.launch import node_commands
+from ftwiz.commands.preflight import check_distributed
 from ftwiz.config.schema import RunConfig
 from ftwiz.errors import BadInput
-from ftwiz.train.launch import accelerate_config, check_distributed, node_commands
+from ftwiz.train.spawn import accelerate_config
 
 
 def config(**distributed) -> RunConfig:
@@ -85,7 +89,7 @@ def test_fsdp_qlora_stores_4bit_weights_in_the_compute_dtype():
 
 
 def test_a_config_silent_on_distribution_uses_every_gpu_ddp_or_fsdp_by_fit():
-    from ftwiz.train.launch import choose_distribution
+    from ftwiz.commands.preflight import choose_distribution
 
     base = RunConfig.model_validate({"model": {"id": "meta-llama/Llama-3.1-8B-Instruct"}, "data": {"path": "d.jsonl"}})
     same, note = choose_distribution(base, 1, 80 * 2**30)
@@ -115,7 +119,7 @@ def test_only_sharded_multi_process_runs_skip_rank_0_sampling(monkeypatch):
 
 
 def test_cpu_offload_is_refused_when_the_host_cannot_hold_the_states():
-    from ftwiz.train.launch import check_host_memory
+    from ftwiz.commands.preflight import check_host_memory
 
     data = {"model": {"id": "meta-llama/Llama-3.1-8B-Instruct"}, "data": {"path": "d.jsonl"}}
     data["adapter"] = {"type": "full"}
@@ -126,3 +130,40 @@ def test_cpu_offload_is_refused_when_the_host_cannot_hold_the_states():
         check_host_memory(offload, host_ram=32 * 2**30)  # 2 x ~30 GiB of weights, gradients and Adam states
     check_host_memory(offload, host_ram=256 * 2**30)
     check_host_memory(RunConfig.model_validate({**data, "distributed": {"num_processes": 2}}), host_ram=1)  # no offload
+
+
+def four_gpu_box(host_ram: int, gib: int = 24):
+    """This machine as probed through a fake NVML: four GPUs of `gib` GiB, `host_ram` bytes of RAM."""
+    from dataclasses import replace
+
+    from ftwiz.hardware.probe import FakeProbe, GpuInfo, probe_hardware
+
+    gpus = tuple(GpuInfo(i, "NVIDIA L4", gib * 2**30, gib * 2**30, 0, (8, 9)) for i in range(4))
+    return replace(probe_hardware(".", FakeProbe(gpus)), host_ram_bytes=host_ram)
+
+
+def test_the_launch_preflights_the_distribution_it_chose(tmp_path, monkeypatch):
+    """One launch path (commands.launch.start): a config silent on distribution gets FSDP + CPU offload on four
+    small GPUs, and the host-RAM refusal applies to that config, before any run folder exists."""
+    from ftwiz.commands import launch
+
+    spawned = []
+    monkeypatch.setattr(launch, "spawn_worker", lambda run: spawned.append(run) or SimpleNamespace(pid=4242))
+    data = tmp_path / "chats.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n')
+    config = RunConfig.model_validate(
+        {
+            "model": {"id": "meta-llama/Llama-3.1-70B-Instruct"},
+            "data": {"path": str(data)},
+            "adapter": {"type": "full"},
+            "output": {"runs_dir": str(tmp_path / "runs")},
+        }
+    )
+    with pytest.raises(BadInput, match=r"distributed\.cpu_offload: the offloaded states need at least"):
+        launch.start(config, argv=["ftwiz", "train", "c.yaml"], hardware=four_gpu_box(host_ram=64 * 2**30))
+    assert not (tmp_path / "runs").exists() and not spawned
+
+    started = launch.start(config, argv=["ftwiz", "train", "c.yaml"], hardware=four_gpu_box(host_ram=2**50))
+    frozen = yaml.safe_load(started.run.config.read_text())["distributed"]
+    assert (frozen["num_processes"], frozen["strategy"], frozen["cpu_offload"]) == (4, "fsdp", True)
+    assert spawned == [started.run] and any("FSDP + CPU offload" in note for note in started.notes)

@@ -9,6 +9,7 @@ import pytest
 from conftest import TINY_LLAMA_CONFIG
 from ftwiz.models.resolve import catalog_file
 from ftwiz.models.spec import spec_from_config
+from ftwiz.plan.estimate import train_setup
 from ftwiz.plan.memory import CUDA_CONTEXT, NF4_BYTES, TrainSetup, estimate_memory
 
 # A small Llama: h=64, I=128, 2 layers, 4 heads x 16, 2 KV heads, vocab 128, untied head.
@@ -195,7 +196,7 @@ def test_trainable_parameters_match_what_peft_and_freezing_really_train(tmp_path
 
         model = get_peft_model(model, peft_config(config, model))
     real = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    setup = TrainSetup.from_run_config(config, None, "bfloat16")
+    setup = train_setup(config, None, "bfloat16")
     estimated = adapter_params(spec_from_config(TINY_LLAMA_CONFIG), inspection, setup)
     # freeze: layers' share of the non-embedding parameters (final norm spread over them): within 1%
     assert estimated == (pytest.approx(real, rel=0.01) if adapter == "freeze" else real)

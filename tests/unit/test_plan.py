@@ -176,7 +176,7 @@ def test_safetensors_cross_check(monkeypatch):
 
     import huggingface_hub
 
-    from ftwiz.plan.cli import safetensors_check
+    from ftwiz.commands.plan import safetensors_check
 
     monkeypatch.setattr("ftwiz.models.resolve.hub_reachable", lambda: True)
     monkeypatch.setattr(

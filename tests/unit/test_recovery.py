@@ -8,7 +8,7 @@ import pytest
 
 from ftwiz.config.schema import RunConfig
 from ftwiz.errors import BadInput
-from ftwiz.plan.needs import checkpoint_bytes, checkpoints_on_disk
+from ftwiz.plan.estimate import checkpoint_bytes, checkpoints_on_disk
 from ftwiz.train.recovery import next_fallback, oom_phase
 
 

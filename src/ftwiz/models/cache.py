@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ftwiz.runs.store import write_json_atomic
+from ftwiz.files import write_json_atomic
 
 # Keys that do not change the module tree; leaving them out lets equal architectures share an entry.
 _IRRELEVANT = {"_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache", "_commit_hash"}

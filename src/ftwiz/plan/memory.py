@@ -100,32 +100,6 @@ class TrainSetup:
     def shards_weights(self) -> bool:
         return self.strategy in ("fsdp", "deepspeed-zero3") and self.world_size > 1
 
-    @classmethod
-    def from_run_config(cls, config: Any, targets: tuple[str, ...] | None, dtype: str) -> TrainSetup:
-        """The setup a RunConfig trains with (targets resolved, dtype as the worker chose it)."""
-        bits = config.quant.bits
-        return cls(
-            adapter=config.adapter.type,
-            rank=config.adapter.r,
-            targets=targets,
-            quant_bits=None if bits == "none" else bits,
-            double_quant=config.quant.double_quant,
-            dtype=dtype,
-            # Preference methods run chosen and rejected (KTO: completion and KL) through the model together.
-            batch_size=config.train.per_device_train_batch_size * (2 if config.method in ("dpo", "orpo", "kto") else 1),
-            seq_len=config.data.max_length,
-            gradient_checkpointing=config.train.gradient_checkpointing,
-            optimizer=config.train.optim,
-            attn_implementation=config.model.attn_implementation or "sdpa",
-            lora_dropout=config.adapter.lora_dropout,
-            use_dora=config.adapter.use_dora,
-            num_virtual_tokens=config.adapter.num_virtual_tokens,
-            trainable_layers=config.adapter.trainable_layers,
-            strategy=config.distributed.strategy if config.distributed.num_processes > 1 else "single",
-            world_size=config.distributed.num_processes,
-            cpu_offload=config.distributed.cpu_offload and config.distributed.strategy != "ddp",
-        )
-
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
@@ -156,6 +130,14 @@ class MemoryBreakdown:
         data.pop("trainable_params")
         data.pop("offloaded")
         return data
+
+
+def targets_for(inspection: Mapping[str, Any], targets: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Module names for a target set (`attention_qv`, `attention`, `all_linear`, PEFT's `all-linear`) or a list."""
+    if not isinstance(targets, str):
+        return tuple(targets)
+    sets = inspection["targets"]
+    return tuple(sets.get(targets.replace("-", "_"), sets["all_linear"]))
 
 
 def _targeted_groups(inspection: Mapping[str, Any], targets: tuple[str, ...] | None) -> list[Mapping[str, Any]]:

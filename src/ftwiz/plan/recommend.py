@@ -13,7 +13,7 @@ from typing import Any
 
 from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.memory import MemoryBreakdown, StaticBytes, TrainSetup, estimate_memory, static_bytes
+from ftwiz.plan.memory import MemoryBreakdown, StaticBytes, TrainSetup, estimate_memory, static_bytes, targets_for
 from ftwiz.plan.speed import INTER_NODE_GBS, SpeedEstimate, Traffic, estimate_speed
 
 MARGIN = 0.10
@@ -129,32 +129,8 @@ class Plan:
         return data | self.extra
 
 
-def config_overrides(c: Candidate) -> list[str]:
-    """The candidate's knobs as RunConfig overrides (`--set KEY=VALUE`), distribution aside."""
-    s = c.setup
-    sets = [f"adapter.type={s.adapter}"]
-    if s.adapter in ("lora", "qlora"):
-        sets.append(f"adapter.r={s.rank}")
-        targets = c.targets if isinstance(c.targets, str) else f"[{','.join(c.targets)}]"
-        sets.append(f"adapter.target_modules={targets}")
-    return [
-        *sets,
-        f"data.max_length={s.seq_len}",
-        f"train.per_device_train_batch_size={s.batch_size}",
-        f"train.gradient_accumulation_steps={c.grad_accum}",
-        f"train.gradient_checkpointing={str(s.gradient_checkpointing).lower()}",
-        f"train.optim={s.optimizer}",
-    ]
-
-
 def _gib(n: float) -> str:
     return f"{n / GIB:.1f} GiB"
-
-
-def _targets_for(inspection: Mapping[str, Any], targets: str | list[str]) -> tuple[str, ...] | None:
-    if isinstance(targets, list):
-        return tuple(targets)
-    return tuple(inspection["targets"].get(targets.replace("-", "_"), inspection["targets"]["all_linear"]))
 
 
 def candidates(
@@ -174,7 +150,7 @@ def candidates(
     batches = [knobs.batch_size] if knobs.batch_size else [b for b in BATCHES if b <= max(knobs.effective_batch, 1)]
     ckpts = [knobs.gradient_checkpointing] if knobs.gradient_checkpointing is not None else [False, True]
     seq_len = knobs.seq_len or DEFAULT_SEQ_LEN
-    targets = _targets_for(inspection, knobs.targets)
+    targets = targets_for(inspection, knobs.targets)
     out = []
     for adapter, batch, ckpt in itertools.product(adapters, batches, ckpts):
         optimizers = [knobs.optimizer] if knobs.optimizer else [DEFAULT_OPTIMIZER.get(adapter, "adamw_torch")]

@@ -15,17 +15,16 @@ import signal
 import socket
 import sys
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftwiz.config.presets import load_config_file, to_yaml
 from ftwiz.config.schema import RunConfig, deadline_at
 from ftwiz.errors import BadInput, ExitCode, FtwizError
 from ftwiz.hardware.sampler import SystemRecorder
-from ftwiz.plan.needs import checkpoint_bytes, checkpoints_on_disk
 from ftwiz.runs.registry import latest_checkpoint
 from ftwiz.runs.store import (
     LocalStatus,
@@ -46,6 +45,9 @@ from ftwiz.train.recovery import (
     next_fallback,
     oom_phase,
 )
+
+if TYPE_CHECKING:
+    from ftwiz.plan.estimate import Estimate
 
 log = logging.getLogger("ftwiz.train")
 
@@ -98,10 +100,10 @@ def run_training(run: RunDir, config: RunConfig, status: StatusWriter) -> Outcom
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     status.update(trainable_params=trainable, total_params=total, decisions=decisions)
     if main:
-        _check_disk(run, config, trainer, trainable, total)
+        planned = _estimate(config, trainer.model, rows=len(train_ds) + len(eval_ds or []))
+        _write_plan(run, planned)
+        _check_disk(run, config, trainer, trainable, total, planned)
     initial = _save_initial_adapter(run, config, trainer)
-    if main:
-        _write_plan(run, config, trainer.model)
 
     # Generating from a sharded model (FSDP, ZeRO-3) needs every process in lockstep; rank 0 alone would wait
     # forever for the others' shards. Such runs skip the samples (`ftwiz chat` tries the adapter afterwards).
@@ -280,45 +282,13 @@ def _system_recorder(metrics: MetricsWriter, status: StatusWriter) -> SystemReco
     return recorder
 
 
-def _check_disk(run: RunDir, config: RunConfig, trainer: Any, trainable: int, total: int) -> None:
-    """Stop now, with numbers, rather than die mid-save when the disk cannot hold the checkpoints."""
-    import shutil
-
-    args = trainer.args
-    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
-    total_steps = (
-        args.max_steps
-        if args.max_steps > 0
-        else math.ceil(len(trainer.train_dataset) / per_step * args.num_train_epochs)
-    )
-    weight_bytes = 4 if config.model.dtype == "float32" else 2
-    one = checkpoint_bytes(trainable, total, full=config.adapter.whole_model, weight_bytes=weight_bytes)
-    count = checkpoints_on_disk(total_steps, config.train.save_steps, config.train.save_total_limit)
-    needed = one * (count + 1)  # the checkpoints and the final adapter / model
-    free = shutil.disk_usage(run.path).free
-    log.info(
-        "disk: checkpoints need up to %.2f GiB (%d x %.2f GiB + the final save), %.1f GiB free",
-        needed / 2**30,
-        count,
-        one / 2**30,
-        free / 2**30,
-    )
-    if needed > free:
-        raise BadInput(
-            f"not enough disk for the checkpoints: up to {needed / 2**30:.1f} GiB ({count} checkpoints of "
-            f"{one / 2**30:.2f} GiB and the final save), {free / 2**30:.1f} GiB free under {run.path}",
-            hint="Free space, lower train.save_total_limit, raise train.save_steps, or set output.runs_dir to a "
-            "larger disk.",
-        )
-
-
-def _write_plan(run: RunDir, config: RunConfig, model: Any) -> None:
-    """plan.json: the planner's estimate for this run, beside what it will measure. Never fails the run."""
+def _estimate(config: RunConfig, model: Any, rows: int) -> Estimate | None:
+    """The planner's estimate for this run (plan/estimate.py, the one every front end uses), given what the worker
+    knows for sure: the dtype it loaded and PEFT's own target names. None when the model cannot be inspected."""
     import torch
 
     from ftwiz.models.inspect import inspect_reference
-    from ftwiz.models.spec import ModelSpec
-    from ftwiz.plan.memory import TrainSetup, estimate_memory
+    from ftwiz.plan.estimate import estimate
     from ftwiz.train import build
 
     try:
@@ -328,21 +298,58 @@ def _write_plan(run: RunDir, config: RunConfig, model: Any) -> None:
         dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
             build.compute_dtype(config.model.dtype), "float32"
         )
-        setup = TrainSetup.from_run_config(config, targets, dtype)
-        memory = estimate_memory(ModelSpec.from_dict(inspection["spec"]), inspection, setup)
-        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-        write_json_atomic(
-            run.plan,
-            {
-                "peak_bytes": memory.total,
-                "breakdown": memory.to_dict(),
-                "trainable_params": memory.trainable_params,
-                "setup": asdict(setup),
-                "device": device,
-            },
-        )
+        return estimate(config, inspection, dtype=dtype, targets=targets, rows=rows)
     except Exception as exc:  # the estimate is a courtesy; training goes on without it
-        log.warning("could not write plan.json: %s", exc)
+        log.warning("could not estimate this run: %s", exc)
+        return None
+
+
+def _write_plan(run: RunDir, planned: Estimate | None) -> None:
+    """plan.json: the planner's estimate for this run, beside what it will measure."""
+    import torch
+
+    if planned is not None:
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        write_json_atomic(run.plan, {**planned.to_dict(), "device": device})
+
+
+def _check_disk(
+    run: RunDir, config: RunConfig, trainer: Any, trainable: int, total: int, planned: Estimate | None = None
+) -> None:
+    """Stop now, with numbers, rather than die mid-save when the disk cannot hold the checkpoints: the estimate's
+    disk term, else the same arithmetic over the measured parameter counts and the trainer's own step count."""
+    import shutil
+
+    from ftwiz.plan.estimate import checkpoints_on_disk, disk_bytes
+
+    if planned is not None and planned.disk_bytes is not None and planned.steps is not None:
+        needed, steps = planned.disk_bytes, planned.steps
+    else:
+        args = trainer.args
+        per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        steps = (
+            args.max_steps
+            if args.max_steps > 0
+            else math.ceil(len(trainer.train_dataset) / per_step * args.num_train_epochs)
+        )
+        needed = disk_bytes(config, steps, trainable, total)
+    count = checkpoints_on_disk(steps, config.train.save_steps, config.train.save_total_limit)
+    free = shutil.disk_usage(run.path).free
+    log.info(
+        "disk: checkpoints need up to %.2f GiB (%d x %.2f GiB + the final save), %.1f GiB free",
+        needed / 2**30,
+        count,
+        needed / (count + 1) / 2**30,
+        free / 2**30,
+    )
+    if needed > free:
+        raise BadInput(
+            f"not enough disk for the checkpoints: up to {needed / 2**30:.1f} GiB ({count} checkpoints of "
+            f"{needed / (count + 1) / 2**30:.2f} GiB and the final save), {free / 2**30:.1f} GiB free under "
+            f"{run.path}",
+            hint="Free space, lower train.save_total_limit, raise train.save_steps, or set output.runs_dir to a "
+            "larger disk.",
+        )
 
 
 def _write_samples(run: RunDir, records: list[dict[str, Any]]) -> None:

@@ -4,7 +4,7 @@ current model's numbers. Pure text: no textual import, so it is tested like any 
 
 from __future__ import annotations
 
-from ftwiz.config.draft import Draft, gib
+from ftwiz.plan.draft import Draft, gib
 
 SHORT: dict[str, str] = {
     "gpus": "Which GPUs this run uses (hardware.gpus). Space toggles.",

@@ -18,9 +18,9 @@ from typing import Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from ftwiz.config.draft import Draft
 from ftwiz.data.check import Report
 from ftwiz.hardware.probe import Hardware, Probe
+from ftwiz.plan.draft import Draft
 from ftwiz.runs.store import RunDir
 from ftwiz.tui.screens.base import STEP_NAMES, StepScreen
 from ftwiz.tui.screens.data import DataScreen
@@ -135,9 +135,9 @@ class WizardApp(App[int]):
 
 def run_doctor() -> list[Any]:
     """The environment doctor's checks (imports torch and bitsandbytes: a worker thread calls this)."""
-    from ftwiz.doctor import diagnose, gather_facts
+    from ftwiz.commands.doctor import DoctorOptions, run
 
-    return diagnose(gather_facts())
+    return run(DoctorOptions()).checks
 
 
 def quiet_libraries(log_path: Path) -> None:

@@ -16,7 +16,7 @@ from textual.widgets import Button, Footer, Markdown, Static
 from ftwiz.tui.help import SHORT, help_markdown
 
 if TYPE_CHECKING:
-    from ftwiz.config.draft import Draft
+    from ftwiz.plan.draft import Draft
     from ftwiz.tui.wizard import WizardApp
 
 STEP_NAMES = ("Hardware", "Model", "Data", "Method", "Review", "Launch")

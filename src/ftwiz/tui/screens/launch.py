@@ -1,5 +1,5 @@
-"""Step 6: launch through the same path as `ftwiz train CONFIG --headless` (preflight, run folder, detached
-worker), then hand over to the monitor."""
+"""Step 6: launch through the same path as `ftwiz train CONFIG --headless` (commands.launch.start: distribution,
+preflight, run folder, detached worker), then hand over to the monitor."""
 
 from __future__ import annotations
 
@@ -50,18 +50,15 @@ class LaunchScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self) -> None:
-        from ftwiz.train.launch import preflight, prepare_run, spawn_worker
+        from ftwiz.commands.launch import start
 
         try:
-            config = self.draft.config()
-            preflight(config)
             argv = ["ftwiz", "train", self.wizard.config_path, "--headless"]
-            run = prepare_run(config, argv=argv, preset=self.draft.preset)
-            spawn_worker(run)
+            started = start(self.draft.config(), argv=argv, preset=self.draft.preset, hardware=self.wizard.hardware)
         except FtwizError as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self.wizard.launched, run)
+        self.app.call_from_thread(self.wizard.launched, started.run)
 
     def _failed(self, message: str) -> None:
         self.query_one("#launch-status", Static).update(Text(message, style="red"))

@@ -13,9 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from ftwiz.config.draft import about, gib
 from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
+from ftwiz.plan.draft import about, gib
 from ftwiz.tui.screens.base import StepScreen
 from ftwiz.views import TERM_STYLE, memory_bar
 

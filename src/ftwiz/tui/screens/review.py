@@ -13,9 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
-from ftwiz.config.draft import about
 from ftwiz.errors import FtwizError
-from ftwiz.runs.store import write_text_atomic
+from ftwiz.files import write_text_atomic
+from ftwiz.plan.draft import about
 from ftwiz.tui.screens.base import StepScreen
 
 
@@ -68,7 +68,7 @@ class ReviewScreen(StepScreen):
                 style="yellow",
             )
         if int(self.draft.get("distributed.num_machines")) > 1:
-            from ftwiz.train.launch import node_commands
+            from ftwiz.commands.launch import node_commands
 
             text.append("\nOn each machine (the same config file on every one):", style="dim")
             for command in node_commands(path, self.draft.config().distributed):

@@ -1,20 +1,11 @@
-"""The `ftwiz` command: parse arguments, dispatch, map errors to exit codes. No logic of its own.
-
-Fast to start: nothing here imports torch, transformers or textual (a test checks it).
-"""
+"""`ftwiz`'s arguments: one argparse parser, a subcommand per verb (CONTRACTS.md, Commands)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from ftwiz import __version__
 from ftwiz.data.formats import FORMATS
-from ftwiz.errors import BadInput, ExitCode, FtwizError
 
 EPILOG = """\
 examples:
@@ -166,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--config", metavar="FILE|PRESET", help="also check this run's GPU memory, disk and RAM against the machine"
     )
+    doctor.add_argument(
+        "--gpu", metavar="G", help="with --config: check it against this card (T4, A100-80GB, 24GB ...) instead"
+    )
     _runs_dir_option(doctor)
 
     data = commands.add_parser("data", help="check a dataset before training on it")
@@ -207,161 +201,3 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
-
-
-RUN_COMMANDS = ("runs", "attach", "stop", "resume", "chat", "merge", "push")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "presets":
-            return cmd_presets()
-        if args.command == "data":
-            return cmd_data_check(args)
-        if args.command == "plan":
-            return cmd_plan(args)
-        if args.command == "inspect":
-            return cmd_inspect(args)
-        if args.command == "doctor":
-            from ftwiz.doctor import cmd_doctor
-
-            return cmd_doctor(args)
-        if args.command in RUN_COMMANDS:
-            from ftwiz.runs import commands as run_commands
-
-            return getattr(run_commands, f"cmd_{args.command}")(args)
-        if args.command == "train":
-            return cmd_launch(args.config, args, argv)
-        if args.preset:
-            return cmd_launch(args.preset, args, argv)
-        return cmd_wizard(args)
-    except FtwizError as exc:
-        print(f"ftwiz: error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-
-
-def cmd_presets() -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from ftwiz.config.presets import list_presets
-
-    table = Table("preset", "description", box=None, pad_edge=False)
-    for info in list_presets():
-        table.add_row(f"[bold]{info.name}[/]", info.description)
-    Console().print(table)
-    return ExitCode.OK
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from ftwiz.models.inspect import inspect_reference
-
-    result = inspect_reference(args.model, rank=args.rank, trust_remote_code=args.trust_remote_code)
-    if args.json:
-        print(json.dumps(result))
-        return ExitCode.OK
-    from ftwiz.views import print_inspection
-
-    print_inspection(result)
-    return ExitCode.OK
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    from ftwiz.plan.cli import run_plan
-
-    if args.optimizer:
-        from ftwiz.config.schema import OPTIMIZERS
-
-        if args.optimizer not in OPTIMIZERS:
-            raise BadInput(f"--optimizer {args.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
-    plan, data = run_plan(args)
-    if args.json:
-        print(json.dumps(data))
-        return ExitCode.OK
-    from ftwiz.views import print_plan, print_which_gpu
-
-    if plan is None:
-        print_which_gpu(data)
-    else:
-        print_plan(args.model, plan)
-    return ExitCode.OK
-
-
-def cmd_data_check(args: argparse.Namespace) -> int:
-    from ftwiz.data.check import scan
-    from ftwiz.data.source import rows_from
-
-    rows: list[dict] = []
-    source = rows_from(args.path, subset=args.subset, split=args.split)
-    report = scan(source, fmt=args.format, seq_len=args.seq_len, keep=rows)
-    if args.tokenizer:
-        from ftwiz.data.check import measure_with_tokenizer
-
-        measure_with_tokenizer(report, rows, args.tokenizer, seq_len=args.seq_len)
-    if args.json:
-        print(json.dumps(report.to_dict()))
-    else:
-        from ftwiz.views import print_data_report
-
-        print_data_report(args.path, report)
-    return ExitCode.BAD_INPUT if report.error_count else ExitCode.OK
-
-
-def cmd_wizard(args: argparse.Namespace, loaded: Any = None, *, review: bool = False) -> int:
-    """The Textual wizard: empty, pre-filled from a preset, or (a config file) opened at the review step."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise BadInput(
-            "the wizard needs a terminal",
-            hint="Without one (a pipe, cron, CI), run headless: ftwiz --preset NAME --headless, "
-            "or ftwiz train CONFIG.yaml --headless.",
-        )
-    from ftwiz.config.draft import Draft
-    from ftwiz.models.cache import cache_dir
-    from ftwiz.tui.wizard import DEFAULT_CONFIG_PATH, REVIEW, WizardApp, quiet_libraries
-
-    quiet_libraries(cache_dir() / "wizard.log")
-    draft = Draft.from_config(loaded.config, loaded.preset_name) if loaded is not None else Draft()
-    path = str(loaded.source) if review and loaded is not None else DEFAULT_CONFIG_PATH
-    app = WizardApp(draft, runs_dir=draft.get("output.runs_dir"), start=REVIEW if review else 0, config_path=path)
-    app.run()
-    if app.launched_run is not None:
-        run_id = app.launched_run.id
-        print(f"Run {run_id} goes on in the background: ftwiz attach {run_id}", file=sys.stderr)
-        print(app.launched_run.path)
-    return ExitCode.OK
-
-
-def _use_every_gpu(config: Any) -> Any:
-    """A config that says nothing about distribution trains on every GPU the probe sees."""
-    from ftwiz.hardware.probe import probe_hardware
-    from ftwiz.train.launch import choose_distribution
-
-    hardware = probe_hardware()
-    if len(hardware.gpus) <= 1:
-        return config
-    config, note = choose_distribution(config, len(hardware.gpus), min(g.total_bytes for g in hardware.gpus))
-    if note:
-        print(f"ftwiz: {note}", file=sys.stderr)
-    return config
-
-
-def cmd_launch(source: str, args: argparse.Namespace, argv: list[str]) -> int:
-    from ftwiz.config.presets import load_config
-    from ftwiz.train.launch import preflight, prepare_run, spawn_worker
-
-    loaded = load_config(source, args.overrides)
-    if not args.headless and not args.detach:
-        return cmd_wizard(args, loaded, review=args.command == "train")
-    preflight(loaded.config)
-    config = _use_every_gpu(loaded.config)
-    run = prepare_run(config, argv=["ftwiz", *argv], preset=loaded.preset_name)
-    proc = spawn_worker(run)
-    if args.detach:
-        print(f"Started run {run.id} (pid {proc.pid}); it keeps going if this terminal closes.", file=sys.stderr)
-        print(Path(run.path))
-        return ExitCode.OK
-    from ftwiz.headless import follow
-
-    return int(follow(run, proc))

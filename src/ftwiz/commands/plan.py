@@ -6,7 +6,6 @@ inspected once in a subprocess and cached.
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,7 +16,48 @@ from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
 from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.recommend import Knobs, Plan, config_overrides, recommend, which_gpu
+from ftwiz.plan.estimate import config_changes, set_arguments
+from ftwiz.plan.recommend import Knobs, Plan, recommend, which_gpu
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """`ftwiz plan`'s inputs. Knobs left None are recommended."""
+
+    model: str
+    """A hub id, a local folder or a config.json path."""
+    gpu: str | None = None
+    """A catalog card, a capacity or `N x` either (CONTRACTS.md); None: the GPUs of this machine."""
+    adapter: str | None = None
+    rank: int | None = None
+    batch_size: int | None = None
+    """Micro-batch per GPU."""
+    seq_len: int | None = None
+    grad_accum: int | None = None
+    gradient_checkpointing: bool | None = None
+    optimizer: str | None = None
+    targets: str | None = None
+    """A target set or comma-separated module names (default all_linear)."""
+    data: str | None = None
+    """Training data: its size gives the token count (and, without seq_len, the sequence length)."""
+    tokens: int | None = None
+    """Tokens per epoch, instead of data."""
+    epochs: float = 1.0
+    which_gpu: bool = False
+    """Rank the catalog's cards (and counts) instead of planning for one."""
+    nodes: int = 1
+    strategy: str | None = None
+    cpu_offload: bool | None = None
+    config: str = "CONFIG.yaml"
+    """The config file named in the printed commands."""
+    main_process_ip: str | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan | None  # None with which_gpu
+    data: dict[str, Any]  # the JSON (CONTRACTS.md, plan)
 
 
 @dataclass(frozen=True)
@@ -39,7 +79,7 @@ def data_size(path_text: str) -> DataSize:
     return DataSize(report.token_stats["total"], report.token_stats["p99"], report.valid_rows)
 
 
-def knobs_from(args: argparse.Namespace) -> Knobs:
+def knobs_from(args: PlanOptions) -> Knobs:
     if args.strategy == "ddp" and args.cpu_offload:
         raise BadInput(
             "--cpu-offload: DDP keeps a whole replica on every GPU; only sharded states can live in host memory",
@@ -98,8 +138,13 @@ def safetensors_check(ref: str, source: str, params_total: int) -> str | None:
     )
 
 
-def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
-    """The plan (None with --which-gpu) and the JSON to print."""
+def run(args: PlanOptions) -> PlanResult:
+    """The plan (None with which_gpu) and its JSON."""
+    if args.optimizer:
+        from ftwiz.config.schema import OPTIMIZERS
+
+        if args.optimizer not in OPTIMIZERS:
+            raise BadInput(f"--optimizer {args.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
     inspection = inspect_reference(args.model, trust_remote_code=args.trust_remote_code, isolate=True)
     spec = ModelSpec.from_dict(inspection["spec"])
     knobs = knobs_from(args)
@@ -109,7 +154,7 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
         knobs = replace(knobs, seq_len=max(64, 64 * math.ceil(size.p99 / 64)))
     if args.which_gpu:
         options = which_gpu(spec, inspection, knobs, tokens=tokens, epochs=args.epochs)
-        return None, {"model": args.model, "tokens": tokens, "options": options}
+        return PlanResult(None, {"model": args.model, "tokens": tokens, "options": options})
     if args.gpu:
         choice, usable = parse_gpu(args.gpu), None
     else:
@@ -132,13 +177,13 @@ def run_plan(args: argparse.Namespace) -> tuple[Plan | None, dict[str, Any]]:
         )
     if plan.best.fits:
         plan.extra["commands"] = train_commands(plan, args.config, args.main_process_ip)
-    return plan, {"model": args.model, **plan.to_dict()}
+    return PlanResult(plan, {"model": args.model, **plan.to_dict()})
 
 
 def train_commands(plan: Plan, config_path: str, main_process_ip: str | None) -> list[str]:
     """`ftwiz train` with this plan's knobs, one command per machine (machine 0 first)."""
+    from ftwiz.commands.launch import node_commands
     from ftwiz.config.schema import DistributedConfig
-    from ftwiz.train.launch import node_commands
 
     s = plan.best.setup
     distributed = DistributedConfig(
@@ -148,4 +193,5 @@ def train_commands(plan: Plan, config_path: str, main_process_ip: str | None) ->
         strategy="ddp" if s.strategy == "single" else s.strategy,
         cpu_offload=s.cpu_offload,
     )
-    return node_commands(config_path, distributed, config_overrides(plan.best))
+    knobs = {k: v for k, v in config_changes(plan).items() if not k.startswith("distributed.")}
+    return node_commands(config_path, distributed, set_arguments(knobs))

@@ -17,9 +17,10 @@ from ftwiz.config.presets import to_yaml, validate
 from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GIB, GpuChoice
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory, static_bytes
+from ftwiz.plan.estimate import Estimate, config_changes, estimate
+from ftwiz.plan.memory import MemoryBreakdown, TrainSetup
 from ftwiz.plan.recommend import MARGIN, Knobs, Plan, recommend
-from ftwiz.plan.speed import SpeedEstimate, Traffic, estimate_speed
+from ftwiz.plan.speed import SpeedEstimate
 
 _PLACEHOLDER = "__unset__"
 
@@ -72,7 +73,7 @@ class Draft:
     def yaml(self) -> str:
         return to_yaml(self.config())
 
-    # -- the planner's view ------------------------------------------------------------------------------------
+    # -- the planner's view: plan/estimate.py, the mapping doctor, the launcher and the worker use too ---------
     @property
     def spec(self) -> ModelSpec | None:
         return ModelSpec.from_dict(self.inspection["spec"]) if self.inspection else None
@@ -84,55 +85,34 @@ class Draft:
         usable = self.usable_bytes if self.usable_bytes is not None else self.gpu.gpu.memory_bytes
         return int(usable * (1 - MARGIN))
 
-    def _targets(self) -> tuple[str, ...] | None:
-        targets = self.get("adapter.target_modules")
-        if isinstance(targets, list):
-            return tuple(targets)
+    def estimated(self) -> Estimate | None:
+        """The one estimate of the current choices (None until a model is inspected, or while the draft does not
+        validate)."""
         if self.inspection is None:
             return None
-        return tuple(self.inspection["targets"].get(targets, self.inspection["targets"]["all_linear"]))
-
-    def setup(self) -> TrainSetup | None:
-        """What the estimator needs, from the same RunConfig mapping the worker's plan.json uses (None while the
-        draft does not validate)."""
         try:
             config = RunConfig.model_validate(copy.deepcopy(self.values))
         except ValidationError:
             return None
-        dtype = "bfloat16" if self.gpu is None or self.gpu.gpu.bf16 else "float16"
-        if config.model.dtype != "auto":
-            dtype = config.model.dtype
-        return TrainSetup.from_run_config(config, self._targets(), dtype)
+        return estimate(config, self.inspection, self.gpu, usable_bytes=self.usable_bytes, tokens=self.tokens)
+
+    def setup(self) -> TrainSetup | None:
+        estimated = self.estimated()
+        return None if estimated is None else estimated.setup
 
     def memory(self) -> MemoryBreakdown | None:
         """The estimator's breakdown for the current choices (None until a model is inspected)."""
-        setup = self.setup() if self.inspection is not None else None
-        return None if setup is None else estimate_memory(self.spec, self.inspection, setup)
+        estimated = self.estimated()
+        return None if estimated is None else estimated.memory
 
     def speed(self) -> SpeedEstimate | None:
-        setup = self.setup() if self.inspection is not None and self.gpu is not None else None
-        if setup is None:
-            return None
-        accum = int(self.get("train.gradient_accumulation_steps"))
-        traffic = Traffic.of(static_bytes(self.spec, self.inspection, setup), self.gpu.gpu.link_gbs)
-        return estimate_speed(self.spec, setup, self.gpu.gpu.tflops, accum, self.gpu.count, traffic)
+        estimated = self.estimated()
+        return None if estimated is None else estimated.speed
 
     def estimate(self) -> tuple[float | None, float | None]:
         """(seconds, cost in USD) for the whole run, when the data's size and the GPU are known."""
-        speed = self.speed()
-        if speed is None or not speed.tokens_per_second:
-            return None, None
-        max_steps = int(self.get("train.max_steps"))
-        if max_steps > 0:
-            seconds = max_steps * speed.step_seconds
-        elif self.tokens:
-            seconds = self.tokens * float(self.get("train.num_train_epochs")) / speed.tokens_per_second
-        else:
-            return None, None
-        price = self.get("train.price_per_hour")
-        if price is None and self.gpu is not None and self.gpu.gpu.price_mid is not None:
-            price = self.gpu.gpu.price_mid * self.gpu.count
-        return seconds, (seconds / 3600 * price if price is not None else None)
+        estimated = self.estimated()
+        return (None, None) if estimated is None else (estimated.seconds, estimated.cost)
 
     def recommend(self) -> Plan:
         """The planner's choice for this model, GPU and data. It keeps what is the user's to decide for quality —
@@ -149,16 +129,8 @@ class Draft:
 
     def apply(self, plan: Plan) -> None:
         """Take a plan's configuration into the draft."""
-        s = plan.best.setup
-        self.set("adapter.type", s.adapter)
-        self.set("adapter.r", s.rank)
-        self.set("train.per_device_train_batch_size", s.batch_size)
-        self.set("train.gradient_accumulation_steps", plan.best.grad_accum)
-        self.set("train.gradient_checkpointing", s.gradient_checkpointing)
-        if s.world_size > 1:  # several GPUs: the strategy the planner chose for them
-            self.set("distributed.strategy", s.strategy)
-            self.set("distributed.cpu_offload", s.cpu_offload)
-        self.set("train.optim", s.optimizer)
+        for key, value in config_changes(plan).items():
+            self.set(key, value)
 
     def fits(self) -> bool | None:
         memory, budget = self.memory(), self.budget_bytes

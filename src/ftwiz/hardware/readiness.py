@@ -1,46 +1,22 @@
-"""`ftwiz doctor`: is this (often rented) machine ready to train, and if not, the exact command that fixes it.
-
-Two halves so the judgement is testable without a GPU: `gather_facts` looks at the machine (it imports torch,
-bitsandbytes and flash-attn inside the function, so importing this module stays light) and returns a plain
-`Facts`; `diagnose` is a pure function from `Facts` to a list of `Check`s, each with a `fix` command when the
-status is not ok. `render` prints them with rich; `cmd_doctor` is the CLI entry point.
-
-Exit code of `ftwiz doctor`: 0 when no check failed (warnings and notes do not count), 1 when any check failed.
-With `--json`, stdout holds exactly one JSON object: `{"checks": [{name, status, detail, fix}], "facts": {...}}`.
+"""`ftwiz doctor`'s judgement: a pure function from `Facts` to `Check`s, in the order a user fixes things, each
+with the exact command that fixes it when the status is not ok. Testable without a GPU: hand it the facts of any
+machine.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import importlib
-import importlib.metadata
-import json
-import os
-import platform
-import sys
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
-from ftwiz.errors import ExitCode
-from ftwiz.hardware.probe import GpuInfo, Probe, probe_hardware
-
-if TYPE_CHECKING:
-    from rich.console import Console
+from ftwiz.hardware.facts import MIN_BITSANDBYTES_CPU, MIN_TORCH, MIN_VERSIONS, Facts, GpuFact
 
 Status = Literal["ok", "warn", "fail", "info"]
 
 TORCH_INDEX = "https://download.pytorch.org/whl"
 # PyTorch's CUDA wheel indexes, oldest first; a wheel runs on a driver whose CUDA version is at least the wheel's.
 CUDA_WHEELS = ("cu118", "cu121", "cu124", "cu126", "cu128")
-# Minimum versions ftwiz is written against (the `train` extra in pyproject.toml).
-MIN_TORCH = "2.4"
-MIN_VERSIONS = {"transformers": "5.0", "peft": "0.18", "trl": "1.0", "accelerate": "1.0", "datasets": "3.0"}
-MIN_BITSANDBYTES_CPU = "0.45"  # 4-bit quantization on the CPU
-PACKAGES = ("torch", *MIN_VERSIONS, "bitsandbytes", "flash-attn")
 FLASH_ATTN_INSTALL = "pip install flash-attn --no-build-isolation"
 
 
@@ -54,159 +30,15 @@ class Check:
     fix: str | None = None
 
 
-@dataclass
-class GpuFact:
-    """A GPU as torch sees it (or as NVML does when torch cannot use it)."""
+@dataclass(frozen=True)
+class GpuNeed:
+    """What a config's estimate asks of each GPU (`ftwiz doctor --config`), and the card it was estimated for."""
 
-    index: int
-    name: str
-    compute_capability: tuple[int, int]
-    total_bytes: int | None = None
-
-    @property
-    def bf16(self) -> bool:
-        """Native bf16 tensor cores: Ampere (8.0) and newer. Older cards only emulate it, slowly."""
-        return tuple(self.compute_capability) >= (8, 0)
-
-
-@dataclass
-class Facts:
-    """Everything the checks look at, gathered once; plain data so `diagnose` is pure and JSON-able."""
-
-    python_version: str
-    platform: str = ""
-    torch_version: str | None = None  # torch.__version__ once imported; None when not installed or broken
-    torch_error: str | None = None  # installed but `import torch` failed
-    torch_cuda: str | None = None  # torch.version.cuda: None on a CPU build
-    cuda_available: bool = False
-    gpus: list[GpuFact] = field(default_factory=list)
-    gpu_source: Literal["torch", "nvml"] | None = None
-    bf16_supported: bool | None = None  # torch, without emulation; None when CUDA is unavailable
-    driver_version: str | None = None  # NVIDIA driver, through NVML
-    driver_cuda: str | None = None  # the newest CUDA the driver supports, e.g. "12.4"
-    no_gpu_reason: str | None = None  # NVML's reason when it lists no GPU
-    cuda_visible_devices: str | None = None
-    packages: dict[str, str | None] = field(default_factory=dict)  # distribution name -> version, None if missing
-    bitsandbytes_importable: bool | None = None  # None when not installed
-    bitsandbytes_error: str | None = None
-    flash_attn_importable: bool | None = None  # None when not installed
-    flash_attn_error: str | None = None
-    ram_total_bytes: int | None = None
-    ram_available_bytes: int | None = None
-    disk_path: str = "."
-    disk_free_bytes: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# --- gathering (touches the machine) ---------------------------------------------------------------------------
-
-
-def gather_facts(runs_dir: str | Path = ".", *, probe: Probe | None = None) -> Facts:
-    """Look at this machine: versions, torch and CUDA, the driver (NVML), RAM, and free disk at `runs_dir`.
-
-    Imports torch, bitsandbytes and flash-attn here, not at module import, so `ftwiz --help` stays fast. Never
-    raises for a broken package: a failed import is a fact the checks report.
-    """
-    hardware = probe_hardware(runs_dir, probe)
-    packages = {name: _dist_version(name) for name in PACKAGES}
-    facts = Facts(
-        python_version=platform.python_version(),
-        platform=platform.platform(),
-        driver_version=hardware.driver_version,
-        driver_cuda=hardware.cuda_version,
-        no_gpu_reason=hardware.no_gpu_reason,
-        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
-        packages=packages,
-        disk_path=hardware.disk_path,
-        disk_free_bytes=hardware.disk_free_bytes,
-    )
-    facts.ram_total_bytes, facts.ram_available_bytes = _ram(hardware.host_ram_bytes)
-    # Some packages print banners on import: keep stdout clean for --json.
-    with contextlib.redirect_stdout(sys.stderr):
-        if packages["torch"] is not None:
-            _torch_facts(facts)
-        if packages["bitsandbytes"] is not None:
-            facts.bitsandbytes_importable, facts.bitsandbytes_error = _try_import("bitsandbytes")
-        if packages["flash-attn"] is not None:
-            facts.flash_attn_importable, facts.flash_attn_error = _try_import("flash_attn")
-    if not facts.cuda_available and hardware.gpus:
-        facts.gpus, facts.gpu_source = [_from_nvml(g) for g in hardware.gpus], "nvml"
-    return facts
-
-
-def _torch_facts(facts: Facts) -> None:
-    try:
-        import torch
-    except Exception as exc:  # a broken wheel raises OSError/ImportError/RuntimeError alike
-        facts.torch_error = _error(exc)
-        return
-    facts.torch_version = str(torch.__version__)
-    facts.torch_cuda = torch.version.cuda
-    try:
-        facts.cuda_available = bool(torch.cuda.is_available())
-        if not facts.cuda_available:
-            return
-        gpus = []
-        for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            gpus.append(GpuFact(i, str(props.name), (int(props.major), int(props.minor)), int(props.total_memory)))
-        facts.gpus, facts.gpu_source = gpus, "torch"
-        try:  # the default also counts slow emulation (True on a T4): ask for the real thing
-            facts.bf16_supported = bool(torch.cuda.is_bf16_supported(including_emulation=False))
-        except TypeError:  # torch < 2.3 has no such argument and no emulation either
-            facts.bf16_supported = bool(torch.cuda.is_bf16_supported())
-    except Exception as exc:  # CUDA initialisation errors surface here, not at import
-        facts.torch_error = f"CUDA initialisation failed: {_error(exc)}"
-        facts.cuda_available = False
-
-
-def _from_nvml(gpu: GpuInfo) -> GpuFact:
-    return GpuFact(gpu.index, gpu.name, gpu.compute_capability, gpu.total_bytes)
-
-
-def _dist_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _try_import(module: str) -> tuple[bool, str | None]:
-    try:
-        importlib.import_module(module)
-    except Exception as exc:
-        return False, _error(exc)
-    return True, None
-
-
-def _error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-def _ram(fallback_total: int | None) -> tuple[int | None, int | None]:
-    """(total, available) host RAM: /proc/meminfo's MemAvailable counts reclaimable cache, unlike free pages."""
-    try:
-        fields = {}
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            parts = value.split()
-            if parts and parts[0].isdigit():
-                fields[key] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
-        if "MemTotal" in fields:
-            return fields["MemTotal"], fields.get("MemAvailable", fields.get("MemFree"))
-    except OSError:
-        pass
-    try:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        available = None
-    return fallback_total, available
-
-
-# --- diagnosis (pure) ------------------------------------------------------------------------------------------
+    bytes: int  # the planner's peak per GPU
+    dtype: str  # what it trains in on that card
+    card: str | None = None  # a card named with --gpu; None: the GPUs of this machine
+    card_bytes: int | None = None  # the named card's capacity
+    margin: float = 0.10  # the planner's safety margin
 
 
 def diagnose(
@@ -215,9 +47,11 @@ def diagnose(
     need_disk_bytes: int | None = None,
     need_ram_bytes: int | None = None,
     need_gpu_bytes: int | None = None,
+    gpu_need: GpuNeed | None = None,
 ) -> list[Check]:
     """The checks, in the order a user fixes things: Python, torch, GPU/CUDA, dtypes, kernels, libraries, space;
-    with a config's needs (`ftwiz doctor --config`), whether its estimate fits these GPUs, RAM and disk."""
+    with a config's needs (`ftwiz doctor --config`), whether its estimate fits these GPUs (or the card it names),
+    RAM and disk. `need_gpu_bytes` is a bare GpuNeed in bf16."""
     checks = [Check("python", "ok", f"Python {facts.python_version}")]
     checks.append(_check_torch(facts))
     checks.append(_check_gpu(facts))
@@ -229,23 +63,34 @@ def diagnose(
     checks.append(_check_flash_attn(facts))
     checks.append(_check_bitsandbytes(facts))
     checks.extend(_check_library(facts, name, minimum) for name, minimum in MIN_VERSIONS.items())
-    if need_gpu_bytes is not None:
-        checks.append(_check_fit(facts, need_gpu_bytes))
+    if gpu_need is None and need_gpu_bytes is not None:
+        gpu_need = GpuNeed(need_gpu_bytes, "bfloat16")
+    if gpu_need is not None:
+        checks.append(_check_fit(facts, gpu_need))
     checks.append(_check_ram(facts, need_ram_bytes))
     checks.append(_check_disk(facts, need_disk_bytes))
     return checks
 
 
-def _check_fit(facts: Facts, need: int) -> Check:
-    """The planner's peak per GPU against the smallest GPU here, less the planner's 10% margin."""
-    from ftwiz.plan.recommend import MARGIN
-
-    sizes = [g.total_bytes for g in facts.gpus if g.total_bytes]
-    if not sizes:
-        return Check("fit", "info", f"no GPU here; this config needs ~{_gib(need)} per GPU (`ftwiz plan` for a card)")
-    usable = int(min(sizes) * (1 - MARGIN))
-    detail = f"this config needs ~{_gib(need)} per GPU; {_gib(usable)} usable on the smallest GPU here"
-    if need > usable:
+def _check_fit(facts: Facts, need: GpuNeed) -> Check:
+    """The planner's peak per GPU against the card the config was estimated for (or the smallest GPU here),
+    less the planner's margin."""
+    needs = f"this config needs ~{_gib(need.bytes)} per GPU in {need.dtype}"
+    if need.card is not None and need.card_bytes:
+        where, capacity = need.card, need.card_bytes
+    else:
+        sizes = [g.total_bytes for g in facts.gpus if g.total_bytes]
+        if not sizes:
+            return Check(
+                "fit",
+                "info",
+                f"no GPU here; {needs} (the planner's default without a card: "
+                "--gpu G checks one, as `ftwiz plan --gpu G` does)",
+            )
+        where, capacity = "the smallest GPU here", min(sizes)
+    usable = int(capacity * (1 - need.margin))
+    detail = f"{needs}; {_gib(usable)} usable on {where}"
+    if need.bytes > usable:
         fix = "ftwiz plan --model MODEL (or Ctrl+R in the wizard) for a configuration that fits, or a bigger GPU"
         return Check("fit", "fail", detail, fix)
     return Check("fit", "ok", detail)
@@ -452,69 +297,9 @@ def _gib_suffix(gpu: GpuFact) -> str:
     return f", {_gib(gpu.total_bytes)}" if gpu.total_bytes else ""
 
 
-# --- output ----------------------------------------------------------------------------------------------------
-
-_MARKS: dict[str, tuple[str, str]] = {
-    "ok": ("✓", "green"),
-    "warn": ("!", "yellow"),
-    "fail": ("✗", "red"),
-    "info": ("·", "dim"),
-}
-
-
 def summary(checks: list[Check]) -> str:
     """'3 ok, 1 warning, 0 problems' (notes are not counted)."""
     ok = sum(c.status == "ok" for c in checks)
     warn = sum(c.status == "warn" for c in checks)
     fail = sum(c.status == "fail" for c in checks)
     return f"{ok} ok, {warn} warning{'' if warn == 1 else 's'}, {fail} problem{'' if fail == 1 else 's'}"
-
-
-def render(checks: list[Check], console: Console) -> None:
-    """One line per check, the fix indented below it (not hard-wrapped, so it pastes whole), then a summary."""
-    from rich.table import Table
-    from rich.text import Text
-
-    width = max((len(c.name) for c in checks), default=0)
-    for check in checks:
-        mark, style = _MARKS[check.status]
-        row = Table.grid(padding=(0, 1))  # a grid per check: long details wrap under the detail, not the mark
-        row.add_column(width=1)
-        row.add_column(width=width + 1)
-        row.add_column()
-        row.add_row(Text(mark, style), Text(check.name, "bold"), Text(check.detail))
-        console.print(row)
-        if check.fix:
-            console.print(Text(f"{' ' * (width + 4)}fix: {check.fix}", style="cyan"), soft_wrap=True)
-    fails = any(c.status == "fail" for c in checks)
-    warns = any(c.status == "warn" for c in checks)
-    console.print(Text(summary(checks), style="bold red" if fails else "bold yellow" if warns else "bold green"))
-
-
-def cmd_doctor(args: argparse.Namespace) -> int:
-    """`ftwiz doctor [--json] [--runs-dir DIR] [--config FILE|PRESET]`: 0 when no check failed, 1 when any did
-    (a bad config exits 2 like everywhere else)."""
-    from ftwiz.runs.registry import runs_dir
-
-    needs = None
-    if getattr(args, "config", None):  # what this run asks of the machine, from the planner's estimate
-        from ftwiz.config.presets import load_config
-        from ftwiz.plan.needs import config_needs, training_rows
-
-        config = load_config(args.config).config
-        needs = config_needs(config, training_rows(config))
-    facts = gather_facts(runs_dir(getattr(args, "runs_dir", None)))
-    checks = diagnose(
-        facts,
-        need_disk_bytes=needs.disk_bytes if needs else None,
-        need_ram_bytes=needs.ram_bytes if needs else None,
-        need_gpu_bytes=needs.gpu_bytes if needs else None,
-    )
-    if getattr(args, "json", False):
-        data = {"checks": [asdict(c) for c in checks], "facts": facts.to_dict()}
-        print(json.dumps(data | ({"needs": asdict(needs)} if needs else {})))
-    else:
-        from rich.console import Console
-
-        render(checks, Console())
-    return int(ExitCode.RUN_FAILED if any(c.status == "fail" for c in checks) else ExitCode.OK)
