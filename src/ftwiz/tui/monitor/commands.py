@@ -1,0 +1,32 @@
+"""The monitor's command palette provider (ctrl+p): its keys as palette entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class MonitorCommands(Provider):
+    """The monitor's keys as command palette entries (ctrl+p), for those who look there first."""
+
+    def _commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        from ftwiz.tui.monitor.screen import MonitorScreen  # late: the screen lists this provider in COMMANDS
+
+        screen = self.screen
+        if not isinstance(screen, MonitorScreen):
+            return
+        if screen.can_stop:
+            yield "Stop the run", "Ask the worker to stop after this step, keeping a checkpoint", screen.action_stop
+        yield "Leave the monitor", "Close this view; the run goes on in the background", screen.action_leave
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

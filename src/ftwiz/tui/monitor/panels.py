@@ -1,0 +1,174 @@
+"""The monitor's panels: the header, the progress row, the loss chart and the log tail.
+
+They read nothing themselves: the screen polls the run folder and hands each panel what it last read, as a
+`RunView` (or the new log lines); a panel repaints only when what it shows changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import Log, ProgressBar, Static
+from textual_plot import HiResMode, PlotWidget
+
+from ftwiz.runs.progress import RunProgress
+from ftwiz.runs.store import ACTIVE_STATES, FINAL_STATES, RunDir
+from ftwiz.tui.monitor.formatting import display_path, fmt_duration
+from ftwiz.views import STATE_STYLE
+
+LOG_LINES = 200
+CHART_POINTS = 400
+"""Points per chart series: a few per braille dot column even on a wide terminal."""
+TRAIN_STYLE = "dodger_blue1"
+EVAL_STYLE = "orange1"
+CHART_TITLE = f"loss  [{TRAIN_STYLE}]━ train[/]  [{EVAL_STYLE}]● eval[/]"
+STATE_LABEL = {"running": "training"}
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What the panels draw, as the screen last read it: the run, its state, its progress, and "now"."""
+
+    run: RunDir
+    state: str
+    progress: RunProgress
+    now: float
+    stop_pending: bool = False
+
+    @property
+    def can_stop(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class TextPanel(Static):
+    """A Static that repaints only when its text changes: an idle tick on a finished run then costs nothing."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._shown: Text | None = None
+
+    def show_text(self, text: Text) -> None:
+        if text != self._shown:
+            self._shown = text
+            self.update(text)
+
+
+# --- the header ----------------------------------------------------------------------------------------------
+
+
+def header_text(view: RunView) -> Text:
+    """Run id and state; the eval loss change once it ended well, the error and the log once it did not."""
+    state, status = view.state, view.progress.status
+    text = Text.assemble(
+        ("run ", "dim"),
+        (view.run.id, "bold"),
+        "  ",
+        (f"● {STATE_LABEL.get(state, state)}", STATE_STYLE.get(state, "")),
+    )
+    if view.can_stop and view.stop_pending:
+        text.append("  stop requested: finishing the step", style="yellow")
+    final = status.get("final") or {}
+    before, after = final.get("eval_loss_before"), final.get("eval_loss")
+    if state in ("completed", "stopped") and before and after is not None:
+        change = 100 * (after - before) / before
+        text.append(f"  eval loss {before:.4f} → {after:.4f} ({change:+.1f}%)", style="bold")
+    if state in ("failed", "died"):
+        error = status.get("error") or {}
+        if state == "died":
+            beat = status.get("heartbeat")
+            ago = f" (last heartbeat {fmt_duration(view.now - float(beat))} ago)" if beat else ""
+            summary = f"the worker ended without a final state{ago}"
+        else:
+            summary = error.get("summary") or "the run failed without a summary"
+        text.append("\n")
+        text.append(str(summary), style="red")
+        log = Path(error["log"]) if error.get("log") else view.run.log
+        text.append("\nlog: ", style="dim")
+        text.append(display_path(log))
+    return text
+
+
+class RunHeader(TextPanel):
+    """The top lines: which run, in which state, and how it ended."""
+
+    def show(self, view: RunView) -> None:
+        self.show_text(header_text(view))
+
+
+# --- the progress row ----------------------------------------------------------------------------------------
+
+
+def eta_text(view: RunView) -> Text:
+    """`step 80/200  3m10s elapsed  ETA 4m05s`, or how the run ended."""
+    progress, state = view.progress, view.state
+    step = f"step {progress.step}" + (f"/{progress.max_steps}" if progress.max_steps else "")
+    if state == "completed":
+        tail = "done"
+    elif state in FINAL_STATES or state == "died":
+        tail = f"ended ({state})"
+    elif state != "running":
+        tail = f"{STATE_LABEL.get(state, state)}…"
+    else:
+        tail = f"ETA {fmt_duration(progress.eta_seconds())}"
+    elapsed = fmt_duration(progress.elapsed_seconds(view.now))
+    return Text.assemble((step, "bold"), "  ", (f"{elapsed} elapsed", "dim"), "  ", tail)
+
+
+class ProgressRow(Horizontal):
+    """The progress bar, with the step, the elapsed time and the ETA beside it."""
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(id="progress", show_eta=False, show_percentage=True)
+        yield TextPanel(id="eta")
+
+    def show(self, view: RunView) -> None:
+        progress = view.progress
+        if progress.max_steps:
+            bar = self.query_one("#progress", ProgressBar)
+            bar.update(total=progress.max_steps, progress=progress.max_steps * (progress.fraction or 0.0))
+        self.query_one("#eta", TextPanel).show_text(eta_text(view))
+
+
+# --- the loss chart ------------------------------------------------------------------------------------------
+
+
+class LossChart(PlotWidget):
+    """Train loss as a line, eval loss as dots (and a line once there are two)."""
+
+    # no axis labels: the box title says what is drawn, rows are scarce at 80x24
+    margin_top = reactive(0)
+    margin_bottom = reactive(1)
+    margin_left = reactive(7)
+
+    def draw(self, progress: RunProgress) -> None:
+        (train_x, train_y), (eval_x, eval_y) = progress.chart_series(CHART_POINTS)
+        self.clear()
+        if train_x:
+            self.plot(train_x, train_y, line_style=TRAIN_STYLE, hires_mode=HiResMode.BRAILLE)
+        if eval_x:
+            if len(eval_x) > 1:
+                self.plot(eval_x, eval_y, line_style=EVAL_STYLE, hires_mode=HiResMode.BRAILLE)
+            self.scatter(eval_x, eval_y, marker="●", marker_style=EVAL_STYLE)
+
+
+# --- the log tail --------------------------------------------------------------------------------------------
+
+
+class LogTail(Log):
+    """The end of the run's log, following new lines unless the user scrolled up to read."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(max_lines=LOG_LINES, id=id, classes=classes)
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Follow the end of the log, unless the user scrolled up to read: then leave the view where it is."""
+        following = self.is_vertical_scroll_end or not self.line_count
+        # joined rather than write_lines, which would leave an empty line under the newest one
+        self.write(("\n" if self.line_count else "") + "\n".join(lines), scroll_end=False)
+        if following:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
