@@ -8,8 +8,8 @@ import time
 
 from rich.console import Console
 
-from ftwiz.headless import follow
 from ftwiz.files import write_json_atomic
+from ftwiz.headless import follow
 from ftwiz.runs.store import MetricsWriter, RunDir
 
 

@@ -12,8 +12,9 @@ import pytest
 from ftwiz.hardware.gpus import parse_gpu
 from ftwiz.models.resolve import catalog_file
 from ftwiz.models.spec import spec_from_config
+from ftwiz.plan.choices import Knobs
 from ftwiz.plan.memory import TrainSetup
-from ftwiz.plan.recommend import Knobs, recommend, which_gpu
+from ftwiz.plan.recommend import recommend, which_gpu
 from ftwiz.plan.speed import estimate_speed, flops_per_token
 
 LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"

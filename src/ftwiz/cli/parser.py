@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ftwiz import __version__
 from ftwiz.data.formats import FORMATS
@@ -54,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(parser, sub=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    _add_train_presets(commands)
+    _add_inspect(commands)
+    _add_plan(commands)
+    _add_runs(commands)
+    _add_after(commands)
+    _add_doctor_data(commands)
+    return parser
+
+
+def _add_train_presets(commands: Any) -> None:
+    """`train CONFIG` and `presets`."""
     train = commands.add_parser(
         "train",
         help="train from a config file",
@@ -65,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("presets", help="list presets with one-line descriptions")
 
+
+def _add_inspect(commands: Any) -> None:
+    """`inspect --model M`."""
     inspect = commands.add_parser("inspect", help="a model's linear layers and LoRA target sets, no weights loaded")
     inspect.add_argument("--model", required=True, metavar="M", help="hub id, local folder or config.json path")
     inspect.add_argument(
@@ -79,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--trust-remote-code", action="store_true", help="allow configs that need the repository's own Python code"
     )
 
+
+def _add_plan(commands: Any) -> None:
+    """`plan --model M ...`: knobs given are fixed, the others recommended."""
     plan = commands.add_parser(
         "plan",
         help="will it fit, how fast, what it costs: memory and time before you spend",
@@ -111,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
     plan.add_argument("--trust-remote-code", action="store_true")
 
+
+def _add_runs(commands: Any) -> None:
+    """`runs`, `attach`, `stop`, `resume`: runs that exist."""
     runs = commands.add_parser("runs", help="list runs: state, step, loss, duration")
     _runs_dir_option(runs)
     runs.add_argument("--json", action="store_true", help="one JSON list on stdout")
@@ -131,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--detach", action="store_true", help="start it and return at once")
     _runs_dir_option(resume)
 
+
+def _add_after(commands: Any) -> None:
+    """`chat`, `merge`, `push`: what a run trained."""
     chat = commands.add_parser("chat", help="talk to a run's trained model, tokens streamed")
     _run_argument(chat)
     chat.add_argument("--prompt", metavar="TEXT", help="answer one prompt and exit (else: interactive)")
@@ -152,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--public", action="store_true", help="a public repository (default: private)")
     _runs_dir_option(push)
 
+
+def _add_doctor_data(commands: Any) -> None:
+    """`doctor` and `data check`."""
     doctor = commands.add_parser("doctor", help="is this machine ready to train? each problem with its fix")
     doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
     doctor.add_argument(
@@ -178,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     data_check.add_argument("--tokenizer", metavar="M", help="the model whose tokenizer and template measure tokens")
     data_check.add_argument("--seq-len", type=_positive_int, metavar="S", help="count rows longer than S tokens")
     data_check.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    return parser
 
 
 def _run_argument(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:

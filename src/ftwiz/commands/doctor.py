@@ -21,8 +21,8 @@ from ftwiz.hardware.facts import Facts, gather_facts
 from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import Probe, probe_hardware
 from ftwiz.hardware.readiness import Check, GpuNeed, diagnose
+from ftwiz.plan.choices import MARGIN
 from ftwiz.plan.estimate import Estimate, estimate
-from ftwiz.plan.recommend import MARGIN
 from ftwiz.runs.registry import runs_dir
 
 

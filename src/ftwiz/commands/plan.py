@@ -16,8 +16,9 @@ from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
 from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
+from ftwiz.plan.choices import Knobs, Plan
 from ftwiz.plan.estimate import config_changes, set_arguments
-from ftwiz.plan.recommend import Knobs, Plan, recommend, which_gpu
+from ftwiz.plan.recommend import recommend, which_gpu
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from ftwiz.data.load import check_method, judge
 from ftwiz.errors import BadInput
 from ftwiz.hardware.probe import Hardware, probe_hardware
 from ftwiz.models.resolve import resolve_model
+from ftwiz.plan.choices import MARGIN
 from ftwiz.plan.estimate import estimate
-from ftwiz.plan.recommend import MARGIN
 
 
 def check_distributed(config: RunConfig, gpus: int | None = None) -> None:

@@ -45,47 +45,71 @@ def build_meta_model(config: Mapping[str, Any], *, trust_remote_code: bool = Fal
 
 def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
     """Groups, fused parameters, target sets and their trainable-parameter counts at `rank`."""
+    groups, shapes, excluded, all_linear = _linear_groups(model)
+    fused = _fused_parameters(model)
+    targets, trainable = _target_sets(all_linear, shapes, rank)
+    params_total = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
+    embedding = model.get_input_embeddings()
+    config = model.config.to_dict()
+    text = text_config(config)
+    return {
+        "version": INSPECTION_VERSION,
+        "model_type": config.get("model_type"),
+        "architecture": type(model).__name__,
+        "params_total": params_total,
+        "params_embedding": embedding.weight.numel() if embedding is not None else 0,
+        "layers": text.get("num_hidden_layers") or text.get("n_layer"),
+        "hidden_size": text.get("hidden_size") or text.get("n_embd"),
+        "vocab_size": text.get("vocab_size"),
+        "linear_groups": sorted(groups, key=lambda g: (_KIND_ORDER.get(g["kind"], 99), g["name"])),
+        "fused_parameters": fused,
+        "excluded_modules": sorted(excluded),
+        "targets": targets,
+        "target_parameters": [f["name"] for f in fused],
+        "trainable_params": trainable,
+        "rank": rank,
+    }
+
+
+def _linear_groups(model: Any) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]], set[str], list[str]]:
+    """The linear-like leaves outside vision/audio towers grouped by (name, in, out); every leaf's shape; the
+    towers left out; and every linear leaf's name (towers included: PEFT's names to resolve sets against)."""
     import torch
     from transformers.pytorch_utils import Conv1D
 
     # bitsandbytes' Linear4bit/Linear8bitLt subclass nn.Linear, so a quantized model is covered too (without
     # importing bitsandbytes, which costs seconds).
     linear_kinds: tuple[type, ...] = (torch.nn.Linear, Conv1D)
-
     groups: dict[tuple[str, int, int], dict[str, Any]] = {}
-    fused: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
-    linear_names: list[str] = []
     shapes: dict[str, tuple[int, int]] = {}
     excluded: set[str] = set()
     all_linear: list[str] = []
     for name, module in model.named_modules():
-        if isinstance(module, linear_kinds):
-            all_linear.append(name)
-        if tower := in_tower(name):
-            if isinstance(module, linear_kinds):
-                excluded.add(tower)
+        if not isinstance(module, linear_kinds):
             continue
-        if isinstance(module, linear_kinds):
-            if isinstance(module, Conv1D):  # GPT-2 stores (in, out)
-                fan_in, fan_out = module.weight.shape
-            else:
-                fan_in, fan_out = module.in_features, module.out_features
-            linear_names.append(name)
-            shapes[name] = (fan_in, fan_out)
-            suffix = name.rsplit(".", 1)[-1]
-            group = groups.setdefault(
-                (suffix, fan_in, fan_out),
-                {
-                    "name": suffix,
-                    "count": 0,
-                    "in_features": fan_in,
-                    "out_features": fan_out,
-                    "params": 0,
-                    "kind": classify(name),
-                },
-            )
-            group["count"] += 1
-            group["params"] += sum(p.numel() for p in module.parameters(recurse=False))
+        all_linear.append(name)
+        if tower := in_tower(name):
+            excluded.add(tower)
+            continue
+        if isinstance(module, Conv1D):  # GPT-2 stores (in, out)
+            fan_in, fan_out = module.weight.shape
+        else:
+            fan_in, fan_out = module.in_features, module.out_features
+        shapes[name] = (fan_in, fan_out)
+        suffix = name.rsplit(".", 1)[-1]
+        group = groups.setdefault(
+            (suffix, fan_in, fan_out),
+            {"name": suffix, "count": 0, "in_features": fan_in, "out_features": fan_out, "params": 0},
+        )
+        group.setdefault("kind", classify(name))
+        group["count"] += 1
+        group["params"] += sum(p.numel() for p in module.parameters(recurse=False))
+    return list(groups.values()), shapes, excluded, all_linear
+
+
+def _fused_parameters(model: Any) -> list[dict[str, Any]]:
+    """MoE experts held as 3-D parameters (not Linear modules), grouped by name and shape."""
+    fused: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
     for name, param in model.named_parameters():
         if param.ndim == 3 and not in_tower(name):
             suffix = ".".join(name.split(".")[-2:])  # e.g. experts.gate_up_proj
@@ -94,9 +118,13 @@ def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
                 {"name": suffix, "shape": list(param.shape), "count": 0, "kind": "moe_experts"},
             )
             entry["count"] += 1
+    return list(fused.values())
 
-    params_total = sum(p.numel() for p in model.parameters())  # shared (tied) tensors once
-    embedding = model.get_input_embeddings()
+
+def _target_sets(
+    all_linear: list[str], shapes: dict[str, tuple[int, int]], rank: int
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each target set's module names, and its LoRA parameters at `rank`."""
     targets: dict[str, list[str]] = {}
     trainable: dict[str, int] = {}
     for target_set in TARGET_SETS:
@@ -110,26 +138,7 @@ def inspect_model(model: Any, *, rank: int = 16) -> dict[str, Any]:
             for module, (fan_in, fan_out) in shapes.items()
             if any(matches(t, module) for t in names)
         )
-    config = model.config.to_dict()
-    text = text_config(config)
-    result = {
-        "version": INSPECTION_VERSION,
-        "model_type": config.get("model_type"),
-        "architecture": type(model).__name__,
-        "params_total": params_total,
-        "params_embedding": embedding.weight.numel() if embedding is not None else 0,
-        "layers": text.get("num_hidden_layers") or text.get("n_layer"),
-        "hidden_size": text.get("hidden_size") or text.get("n_embd"),
-        "vocab_size": text.get("vocab_size"),
-        "linear_groups": sorted(groups.values(), key=lambda g: (_KIND_ORDER.get(g["kind"], 99), g["name"])),
-        "fused_parameters": list(fused.values()),
-        "excluded_modules": sorted(excluded),
-        "targets": targets,
-        "target_parameters": [f["name"] for f in fused.values()],
-        "trainable_params": trainable,
-        "rank": rank,
-    }
-    return result
+    return targets, trainable
 
 
 _KIND_ORDER = {

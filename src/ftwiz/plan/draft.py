@@ -17,9 +17,10 @@ from ftwiz.config.presets import to_yaml, validate
 from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GIB, GpuChoice
 from ftwiz.models.spec import ModelSpec
+from ftwiz.plan.choices import MARGIN, Knobs, Plan
 from ftwiz.plan.estimate import Estimate, config_changes, estimate
 from ftwiz.plan.memory import MemoryBreakdown, TrainSetup
-from ftwiz.plan.recommend import MARGIN, Knobs, Plan, recommend
+from ftwiz.plan.recommend import recommend
 from ftwiz.plan.speed import SpeedEstimate
 
 _PLACEHOLDER = "__unset__"

@@ -17,8 +17,8 @@ from typing import Any
 from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GpuChoice, GpuType
 from ftwiz.models.spec import ModelSpec
+from ftwiz.plan.choices import MARGIN, Plan
 from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory, static_bytes, targets_for
-from ftwiz.plan.recommend import MARGIN, Plan
 from ftwiz.plan.speed import SpeedEstimate, Traffic, estimate_speed
 
 PAIRED_METHODS = ("dpo", "orpo", "kto")  # chosen and rejected (KTO: completion and KL) go through the model together
