@@ -46,9 +46,3 @@ class ConfigError(BadInput):
         head = f"{source}: invalid config" if source else "invalid config"
         noun = "problem" if len(problems) == 1 else "problems"
         super().__init__(f"{head} ({len(problems)} {noun}):\n" + "\n".join(f"  {p}" for p in problems))
-
-
-class RunFailed(FtwizError):
-    """The training run failed: exit 1."""
-
-    exit_code = ExitCode.RUN_FAILED

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import typing
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from ftwiz.config.presets import apply_overrides, load_config, parse_override, read_yaml, to_yaml, validate
 from ftwiz.config.schema import OPTIMIZERS, SCHEDULERS, RunConfig, deadline_at, parse_duration
@@ -169,6 +172,32 @@ def test_choices_match_the_installed_transformers():
 
     assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
     assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}
+
+
+def _sections(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
+    """`model` and every model class its fields hold (through Optional, list, dict, Annotated)."""
+    yield model
+    for info in model.model_fields.values():
+        stack = [info.annotation]
+        while stack:
+            annotation = stack.pop()
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                yield from _sections(annotation)
+            stack.extend(typing.get_args(annotation))
+
+
+def test_every_field_and_section_is_documented():
+    """Attribute docstrings become field descriptions (the wizard's F1 help and --help read them)."""
+    sections = list(dict.fromkeys(_sections(RunConfig)))
+    assert len(sections) == 9  # RunConfig and its eight sections
+    undocumented = [
+        f"{section.__name__}.{name}"
+        for section in sections
+        for name, info in section.model_fields.items()
+        if not (info.description or "").strip()
+    ]
+    assert undocumented == []
+    assert [s.__name__ for s in sections if not (s.__doc__ or "").strip()] == []
 
 
 def test_yaml_errors_name_file_and_line(tmp_path: Path):

@@ -134,7 +134,7 @@ def test_catalog_capacities_are_what_the_driver_reports():
     assert CATALOG["a10g"].memory_gib == pytest.approx(22.5, abs=0.05)  # the "24 GB" A10G
     assert CATALOG["t4"].memory_gib == pytest.approx(15.0)
     assert CATALOG["h100-80gb"].memory_gib == pytest.approx(79.6, abs=0.1)
-    assert all(g.tflops > 0 and g.bandwidth_gbs > 0 and g.price_per_hour for g in CATALOG.values())
+    assert all(g.tflops > 0 and g.price_per_hour for g in CATALOG.values())
     assert not CATALOG["t4"].bf16
 
 

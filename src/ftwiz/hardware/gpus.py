@@ -26,7 +26,6 @@ class GpuType:
     name: str
     memory_bytes: int
     tflops: float  # dense bf16 (fp16 where the card has no bf16), fp32 accumulate
-    bandwidth_gbs: float  # memory bandwidth, GB/s
     price_per_hour: tuple[float, float] | None  # USD, approximate range
     bf16: bool = True
     notes: str = ""
@@ -44,19 +43,19 @@ class GpuType:
 CATALOG: dict[str, GpuType] = {
     g.name.lower(): g
     for g in (
-        GpuType("T4", 15360 * MIB, 65.0, 320, (0.20, 0.60), False, "Turing: fp16 only, no FlashAttention-2", 10),
-        GpuType("L4", 23034 * MIB, 121.0, 300, (0.40, 0.90)),
-        GpuType("A10G", 23028 * MIB, 70.0, 600, (0.75, 1.30), notes="AWS g5; lower clocks than the A10"),
-        GpuType("RTX-3090", 24576 * MIB, 71.0, 936, (0.20, 0.50), link_gbs=12.0),
-        GpuType("RTX-4090", 24564 * MIB, 165.2, 1008, (0.30, 0.80), link_gbs=12.0),
-        GpuType("RTX-5090", 32607 * MIB, 209.5, 1792, (0.60, 1.20)),
-        GpuType("RTX-A6000", 49140 * MIB, 154.8, 768, (0.45, 0.90)),
-        GpuType("L40S", 46068 * MIB, 362.0, 864, (0.80, 1.60)),
-        GpuType("A100-40GB", 40960 * MIB, 312.0, 1555, (1.00, 1.80), link_gbs=200.0),
-        GpuType("A100-80GB", 81920 * MIB, 312.0, 2039, (1.20, 2.50), link_gbs=200.0),
-        GpuType("H100-80GB", 81559 * MIB, 989.0, 3350, (2.00, 4.00), True, "SXM; PCIe: 756 TFLOP/s, 2000 GB/s", 360),
-        GpuType("H200", 143771 * MIB, 989.0, 4800, (3.00, 5.00), link_gbs=360.0),
-        GpuType("B200", 183359 * MIB, 2250.0, 8000, (4.50, 7.00), link_gbs=700.0),
+        GpuType("T4", 15360 * MIB, 65.0, (0.20, 0.60), False, "Turing: fp16 only, no FlashAttention-2", 10),
+        GpuType("L4", 23034 * MIB, 121.0, (0.40, 0.90)),
+        GpuType("A10G", 23028 * MIB, 70.0, (0.75, 1.30), notes="AWS g5; lower clocks than the A10"),
+        GpuType("RTX-3090", 24576 * MIB, 71.0, (0.20, 0.50), link_gbs=12.0),
+        GpuType("RTX-4090", 24564 * MIB, 165.2, (0.30, 0.80), link_gbs=12.0),
+        GpuType("RTX-5090", 32607 * MIB, 209.5, (0.60, 1.20)),
+        GpuType("RTX-A6000", 49140 * MIB, 154.8, (0.45, 0.90)),
+        GpuType("L40S", 46068 * MIB, 362.0, (0.80, 1.60)),
+        GpuType("A100-40GB", 40960 * MIB, 312.0, (1.00, 1.80), link_gbs=200.0),
+        GpuType("A100-80GB", 81920 * MIB, 312.0, (1.20, 2.50), link_gbs=200.0),
+        GpuType("H100-80GB", 81559 * MIB, 989.0, (2.00, 4.00), True, "SXM; PCIe: 756 TFLOP/s, 2000 GB/s", 360),
+        GpuType("H200", 143771 * MIB, 989.0, (3.00, 5.00), link_gbs=360.0),
+        GpuType("B200", 183359 * MIB, 2250.0, (4.50, 7.00), link_gbs=700.0),
     )
 }
 
@@ -91,7 +90,7 @@ def parse_gpu(text: str) -> GpuChoice:
         value, unit = float(match.group(1)), match.group(2)
         # A bare "24GB" is how people name a card: decimal gigabytes. GiB is exact.
         size = int(value * (GIB if unit == "GIB" else 10**9))
-        return GpuChoice(GpuType(f"{value:g}{'GiB' if unit == 'GIB' else 'GB'}", size, 0.0, 0.0, None), count)
+        return GpuChoice(GpuType(f"{value:g}{'GiB' if unit == 'GIB' else 'GB'}", size, 0.0, None), count)
     import difflib
 
     close = difflib.get_close_matches(key, list(CATALOG), n=1, cutoff=0.5)
@@ -125,7 +124,6 @@ def local_card(name: str, total_bytes: int, bf16: bool) -> GpuType:
         name,
         total_bytes,
         known.tflops if known else 100.0,
-        known.bandwidth_gbs if known else 0.0,
         known.price_per_hour if known else None,
         bf16,
         link_gbs=known.link_gbs if known else GpuType.link_gbs,

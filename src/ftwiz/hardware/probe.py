@@ -1,7 +1,7 @@
 """Probe the machine: every NVIDIA GPU through NVML (pynvml, from nvidia-ml-py), host RAM, CPUs, free disk.
 
 A platform strategy behind one interface (toolong's watcher.py habit): `NvmlProbe` for real machines and
-`FakeProbe` for tests and for planning on a laptop. No driver, no library or no GPU is a clean "no NVIDIA GPU"
+`FakeProbe`, GPUs given by hand, for tests. No driver, no library or no GPU is a clean "no NVIDIA GPU"
 result with the reason, never an exception. Light: pynvml is ctypes over libnvidia-ml, no torch.
 """
 
@@ -139,7 +139,10 @@ def _process_name(pynvml: Any, pid: int) -> str:
 
 
 class FakeProbe(Probe):
-    """A machine described by hand: tests, demos, and the wizard's "plan for a GPU I don't have yet"."""
+    """GPUs given by hand instead of asked from NVML, for tests: the given GpuInfos with the given driver and CUDA
+    versions, or, with none, no driver, no CUDA and `reason` ("none in this fake machine" unless given). Host RAM,
+    CPU count and free disk are still this machine's (`Probe.probe`). Planning for a GPU you don't have goes
+    through the catalog (`--gpu`, `ftwiz.hardware.gpus`), not through this."""
 
     def __init__(
         self,

@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -210,11 +209,6 @@ class MetricsReader:
         data = self._partial + chunk
         *lines, self._partial = data.split(b"\n")  # the last piece is an unfinished line (or b"")
         return [json.loads(line) for line in lines if line.strip()]
-
-
-def iter_metrics(run: RunDir) -> Iterator[dict[str, Any]]:
-    """Every complete metrics record of a run, in order."""
-    yield from MetricsReader(run.metrics).read_new()
 
 
 def request_stop(run: RunDir, reason: str = "user") -> None:

@@ -30,7 +30,6 @@ class RunFolderCallback(TrainerCallback):
         self.started = time.monotonic()
         self.stop_reason: str | None = None
         self.summary: dict[str, Any] = {}
-        self.last_eval: dict[str, Any] = {}
         self._last_status = 0.0
         self._steps_done = 0
         self._last_log: tuple[float, int] | None = None
@@ -98,7 +97,7 @@ class RunFolderCallback(TrainerCallback):
                 "eval_loss": eval_loss,
                 "perplexity": _perplexity(eval_loss),
             }
-            self.last_eval = self.metrics.write("eval", step, **record)
+            self.metrics.write("eval", step, **record)
             if self.status.data.get("eval_loss_before") is None:  # the first eval: before any training step
                 self.status.update(eval_loss_before=eval_loss)
             self._last_log = (time.monotonic(), state.num_input_tokens_seen)  # eval time is not training time
