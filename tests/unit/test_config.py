@@ -11,7 +11,8 @@ import pytest
 from pydantic import BaseModel
 
 from ftwiz.config.presets import apply_overrides, load_config, parse_override, read_yaml, to_yaml, validate
-from ftwiz.config.schema import OPTIMIZERS, SCHEDULERS, RunConfig, deadline_at, parse_duration
+from ftwiz.config.schema import RunConfig
+from ftwiz.config.values import OPTIMIZERS, SCHEDULERS, deadline_at, parse_duration
 from ftwiz.errors import BadInput, ConfigError
 
 MINIMAL = {"model": {"id": "org/model"}, "data": {"path": "data.jsonl"}}

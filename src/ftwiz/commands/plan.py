@@ -142,7 +142,7 @@ def safetensors_check(ref: str, source: str, params_total: int) -> str | None:
 def run(args: PlanOptions) -> PlanResult:
     """The plan (None with which_gpu) and its JSON."""
     if args.optimizer:
-        from ftwiz.config.schema import OPTIMIZERS
+        from ftwiz.config.values import OPTIMIZERS
 
         if args.optimizer not in OPTIMIZERS:
             raise BadInput(f"--optimizer {args.optimizer}: expected one of {', '.join(OPTIMIZERS)}")

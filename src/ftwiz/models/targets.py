@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ftwiz.config.schema import TARGET_SET_ALIASES
+from ftwiz.config.values import TARGET_SET_ALIASES
 from ftwiz.errors import BadInput
 
 # Name suffixes of attention projections across architectures (Llama/Mistral/Qwen q_proj..., GPT-2's fused

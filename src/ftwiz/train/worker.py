@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftwiz.config.presets import load_config_file, to_yaml
-from ftwiz.config.schema import RunConfig, deadline_at
+from ftwiz.config.schema import RunConfig
+from ftwiz.config.values import deadline_at
 from ftwiz.errors import BadInput, ExitCode, FtwizError
 from ftwiz.hardware.sampler import SystemRecorder
 from ftwiz.runs.registry import latest_checkpoint
