@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import time
 
+from ftwiz.files import write_json_atomic
 from ftwiz.models import cache
 from ftwiz.models.inspect import INSPECTION_VERSION, build_meta_model, inspect_model
 from ftwiz.models.resolve import CATALOG
-from ftwiz.files import write_json_atomic
 from ftwiz.views import human
 
 

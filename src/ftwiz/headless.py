@@ -27,12 +27,12 @@ from rich.progress import (
 )
 
 from ftwiz.errors import ExitCode
+from ftwiz.files import read_json
 from ftwiz.runs.store import (
     FINAL_STATES,
     MetricsReader,
     RunDir,
     effective_state,
-    read_json,
     read_status,
     request_stop,
 )

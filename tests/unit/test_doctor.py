@@ -217,3 +217,14 @@ def test_doctor_with_a_config_reports_its_needs(capsys, tmp_path):
     assert checks["disk"]["status"] == "ok" and "this run needs" in checks["disk"]["detail"]
     assert checks["fit"]["status"] == "info"  # no GPU on this machine
     assert code == (1 if any(c["status"] == "fail" for c in report["checks"]) else 0)
+
+
+def test_doctor_checks_a_config_against_the_card_gpu_names(capsys, tmp_path):
+    code = main(["doctor", "--json", "--runs-dir", str(tmp_path), "--config", "llama3-8b-qlora", "--gpu", "T4"])
+    report = json.loads(capsys.readouterr().out)
+    fit = {c["name"]: c for c in report["checks"]}["fit"]
+    assert report["needs"]["gpu"] == "T4" and report["needs"]["dtype"] == "float16"  # no bf16 on a T4
+    assert fit["status"] in ("ok", "fail") and "usable on T4" in fit["detail"]
+    assert code == (1 if any(c["status"] == "fail" for c in report["checks"]) else 0)
+    assert main(["doctor", "--gpu", "T4"]) == 2  # a card to check nothing against
+    assert "--config" in capsys.readouterr().err

@@ -55,8 +55,14 @@ def test_memory_follows_the_knobs_and_recommend_fits_the_card(llama8b: Draft):
     draft.apply(plan)
     assert draft.fits() is True and draft.get("adapter.r") == llama8b.get("adapter.r")  # the rank stays the user's
     assert draft.memory().total == plan.best.memory.total
-    seconds, _cost = draft.estimate()
-    assert seconds is None or seconds > 0
+    assert draft.estimate() == (None, None)  # neither max_steps nor the data's size known yet: no time to give
+    draft.tokens = 10_000_000  # what the Data step learns
+    seconds, cost = draft.estimate()
+    speed = draft.speed()
+    assert speed is not None and seconds == pytest.approx(
+        10_000_000 * draft.get("train.num_train_epochs") / speed.tokens_per_second
+    )
+    assert cost == pytest.approx(seconds / 3600 * draft.gpu.gpu.price_mid)  # one L4 at its typical price
 
 
 def test_on_several_gpus_recommend_sets_the_strategy_and_the_estimate_agrees(llama8b: Draft):

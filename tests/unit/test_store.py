@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import datetime
 
+from ftwiz.files import write_json_atomic
 from ftwiz.runs.store import (
     MetricsReader,
     MetricsWriter,
@@ -21,7 +22,6 @@ from ftwiz.runs.store import (
     read_status,
     request_stop,
     stop_requested,
-    write_json_atomic,
 )
 
 

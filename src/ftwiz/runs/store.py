@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ftwiz.files import read_json, write_json_atomic, write_text_atomic  # noqa: F401  (moving to ftwiz.files)
+from ftwiz.files import read_json, write_json_atomic
 
 ACTIVE_STATES = ("queued", "loading", "running")
 FINAL_STATES = ("completed", "failed", "stopped")

@@ -25,6 +25,7 @@ from ftwiz.config.presets import load_config_file, to_yaml
 from ftwiz.config.schema import RunConfig
 from ftwiz.config.values import deadline_at
 from ftwiz.errors import BadInput, ExitCode, FtwizError
+from ftwiz.files import read_json, write_json_atomic, write_text_atomic
 from ftwiz.hardware.sampler import SystemRecorder
 from ftwiz.runs.registry import latest_checkpoint
 from ftwiz.runs.store import (
@@ -33,12 +34,9 @@ from ftwiz.runs.store import (
     NullMetrics,
     RunDir,
     StatusWriter,
-    read_json,
     read_status,
     request_stop,
     utc_now,
-    write_json_atomic,
-    write_text_atomic,
 )
 from ftwiz.train.recovery import (
     EARLY_STEPS,

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from ftwiz.files import read_json
 from ftwiz.runs.progress import RunProgress
 from ftwiz.runs.store import (
     ACTIVE_STATES,
@@ -21,7 +22,6 @@ from ftwiz.runs.store import (
     MetricsReader,
     RunDir,
     effective_state,
-    read_json,
     read_status,
     request_stop,
 )
