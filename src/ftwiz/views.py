@@ -252,7 +252,7 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
         console.print(f"rows longer than --seq-len: {report.rows_over_seq_len:,} (they would be truncated)")
 
 
-STATE_STYLE = {  # a run's state, the same colour in `ftwiz runs`, the headless lines and the monitor
+STATE_STYLE = {  # a run's state, the same colour in `ftwiz runs` and the monitor
     "queued": "dim",
     "loading": "cyan",
     "running": "bold cyan",

@@ -94,7 +94,7 @@ async def test_new_metrics_and_log_lines_appear_after_a_tick(tmp_path):
             draws += 1
             draw()
 
-        screen._draw_chart = counting_draw  # type: ignore[method-assign]
+        screen._draw_chart = counting_draw
         append_metrics(run, metrics_lines(range(81, 181)))
         run.status.write_text(json.dumps({**read_json(run.status), "step": 180, "heartbeat": time.time()}))
         with run.log.open("a") as fh:

@@ -61,7 +61,7 @@ def candidates(
                 seq_len=seq_len,
                 gradient_checkpointing=ckpt,
                 optimizer=optimizer,
-                strategy=strategy,  # type: ignore[arg-type]
+                strategy=strategy,
                 world_size=world,
                 cpu_offload=cpu_offload,
             )
