@@ -16,6 +16,7 @@ from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import parse_gpu
 from ftwiz.hardware.probe import FakeProbe
 from ftwiz.models.inspect import inspect_reference
+from ftwiz.plan.choices import Knobs
 from ftwiz.plan.draft import Draft
 from ftwiz.plan.estimate import config_changes, estimate, set_arguments
 
@@ -74,14 +75,13 @@ CASES = {
 def same_knobs(path: Path, card: str, knobs: dict) -> PlanOptions:
     """`ftwiz plan` options that fix every knob the config at `path` sets."""
     train = RunConfig.model_validate(yaml.safe_load(path.read_text())).train
-    return PlanOptions(
-        model=LLAMA8B,
-        gpu=card,
+    fixed = Knobs(
         batch_size=train.per_device_train_batch_size,
         grad_accum=train.gradient_accumulation_steps,
         gradient_checkpointing=train.gradient_checkpointing,
         **{"optimizer": train.optim, **knobs},
     )
+    return PlanOptions(model=LLAMA8B, gpu=card, knobs=fixed)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -41,8 +41,16 @@ def inspect(args: argparse.Namespace, argv: list[str]) -> int:
 
 def plan(args: argparse.Namespace, argv: list[str]) -> int:
     from ftwiz.commands.plan import PlanOptions, run
+    from ftwiz.plan.choices import Knobs
 
-    result = run(PlanOptions(**{f.name: getattr(args, f.name) for f in fields(PlanOptions)}))
+    targets: str | list[str] = args.targets or "all_linear"
+    if "," in targets:  # --targets q_proj,v_proj: module names
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    knobs = Knobs(
+        **{f.name: getattr(args, f.name) for f in fields(Knobs) if f.name in vars(args)} | {"targets": targets}
+    )
+    options = {f.name: getattr(args, f.name) for f in fields(PlanOptions) if f.name != "knobs"}
+    result = run(PlanOptions(**options, knobs=knobs))
     if args.json:
         print(json.dumps(result.data))
         return ExitCode.OK

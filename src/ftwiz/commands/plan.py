@@ -7,7 +7,7 @@ inspected once in a subprocess and cached.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ftwiz.data.check import CHARS_PER_TOKEN
@@ -23,32 +23,23 @@ from ftwiz.plan.recommend import recommend, which_gpu
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """`ftwiz plan`'s inputs. Knobs left None are recommended."""
+    """`ftwiz plan`'s inputs. The knobs left None are recommended."""
 
     model: str
     """A hub id, a local folder or a config.json path."""
     gpu: str | None = None
     """A catalog card, a capacity or `N x` either (CONTRACTS.md); None: the GPUs of this machine."""
-    adapter: str | None = None
-    rank: int | None = None
-    batch_size: int | None = None
-    """Micro-batch per GPU."""
-    seq_len: int | None = None
-    grad_accum: int | None = None
-    gradient_checkpointing: bool | None = None
-    optimizer: str | None = None
-    targets: str | None = None
-    """A target set or comma-separated module names (default all_linear)."""
+    knobs: Knobs = field(default_factory=Knobs)
+    """What the user fixed (adapter, rank, micro-batch, length, accumulation, checkpointing, optimizer, targets,
+    strategy, CPU offload)."""
     data: str | None = None
-    """Training data: its size gives the token count (and, without seq_len, the sequence length)."""
+    """Training data: its size gives the token count (and, without knobs.seq_len, the sequence length)."""
     tokens: int | None = None
     """Tokens per epoch, instead of data."""
     epochs: float = 1.0
     which_gpu: bool = False
     """Rank the catalog's cards (and counts) instead of planning for one."""
     nodes: int = 1
-    strategy: str | None = None
-    cpu_offload: bool | None = None
     config: str = "CONFIG.yaml"
     """The config file named in the printed commands."""
     main_process_ip: str | None = None
@@ -80,27 +71,18 @@ def data_size(path_text: str) -> DataSize:
     return DataSize(report.token_stats["total"], report.token_stats["p99"], report.valid_rows)
 
 
-def knobs_from(args: PlanOptions) -> Knobs:
-    if args.strategy == "ddp" and args.cpu_offload:
+def check_knobs(knobs: Knobs) -> None:
+    """Knob combinations no plan can honour, refused with the flag to change."""
+    if knobs.optimizer:
+        from ftwiz.config.values import OPTIMIZERS
+
+        if knobs.optimizer not in OPTIMIZERS:
+            raise BadInput(f"--optimizer {knobs.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
+    if knobs.strategy == "ddp" and knobs.cpu_offload:
         raise BadInput(
             "--cpu-offload: DDP keeps a whole replica on every GPU; only sharded states can live in host memory",
             hint="--strategy fsdp (or deepspeed-zero2/-zero3) with --cpu-offload, or leave --strategy open.",
         )
-    targets: str | list[str] = args.targets or "all_linear"
-    if "," in targets:
-        targets = [t.strip() for t in targets.split(",") if t.strip()]
-    return Knobs(
-        adapter=args.adapter,
-        rank=args.rank,
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        grad_accum=args.grad_accum,
-        gradient_checkpointing=args.gradient_checkpointing,
-        optimizer=args.optimizer,
-        targets=targets,
-        strategy=args.strategy,
-        cpu_offload=args.cpu_offload,
-    )
 
 
 def local_gpu() -> tuple[GpuChoice, int]:
@@ -141,14 +123,10 @@ def safetensors_check(ref: str, source: str, params_total: int) -> str | None:
 
 def run(args: PlanOptions) -> PlanResult:
     """The plan (None with which_gpu) and its JSON."""
-    if args.optimizer:
-        from ftwiz.config.values import OPTIMIZERS
-
-        if args.optimizer not in OPTIMIZERS:
-            raise BadInput(f"--optimizer {args.optimizer}: expected one of {', '.join(OPTIMIZERS)}")
+    check_knobs(args.knobs)
     inspection = inspect_reference(args.model, trust_remote_code=args.trust_remote_code, isolate=True)
     spec = ModelSpec.from_dict(inspection["spec"])
-    knobs = knobs_from(args)
+    knobs = args.knobs
     size = data_size(args.data) if args.data and args.tokens is None else None
     tokens = args.tokens if args.tokens is not None else (size.tokens if size else None)
     if size is not None and knobs.seq_len is None:  # rows decide the sequence length: p99, a multiple of 64
@@ -160,9 +138,9 @@ def run(args: PlanOptions) -> PlanResult:
         choice, usable = parse_gpu(args.gpu), None
     else:
         choice, usable = local_gpu()
-    if (args.strategy or args.cpu_offload) and choice.count * args.nodes == 1:
+    if (knobs.strategy or knobs.cpu_offload) and choice.count * args.nodes == 1:
         raise BadInput(
-            f"--{'strategy' if args.strategy else 'cpu-offload'}: one GPU has nothing to share the work with",
+            f"--{'strategy' if knobs.strategy else 'cpu-offload'}: one GPU has nothing to share the work with",
             hint="Plan for several: --gpu 4xA100-80GB, or --nodes 2.",
         )
     plan = recommend(
@@ -171,7 +149,7 @@ def run(args: PlanOptions) -> PlanResult:
     if (mismatch := safetensors_check(args.model, inspection["source"], inspection["params_total"])) is not None:
         plan.reasons.append(mismatch)
     if size is not None:
-        seq = f"; sequence length {knobs.seq_len:,} covers 99% of rows" if args.seq_len is None else ""
+        seq = f"; sequence length {knobs.seq_len:,} covers 99% of rows" if args.knobs.seq_len is None else ""
         plan.reasons.append(
             f"{size.tokens:,} tokens in {size.rows:,} rows of {args.data} (approximate: characters / "
             f"{CHARS_PER_TOKEN:g}; `ftwiz data check --tokenizer` counts exactly){seq}"
