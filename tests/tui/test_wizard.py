@@ -151,7 +151,7 @@ async def test_the_memory_bar_follows_every_change_and_turns_red(tmp_path: Path)
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
         assert "— fits" in screen_text(app)
-        app.draft.gpu = app.draft.gpu.__class__(app.draft.gpu.gpu.__class__("tiny", 256 * 1024**2, 1.0, 1.0, None))
+        app.draft.gpu = app.draft.gpu.__class__(app.draft.gpu.gpu.__class__("tiny", 256 * 1024**2, 1.0, None))
         await type_into(pilot, "#batch", "64")
         assert "does NOT fit" in screen_text(app)
 
