@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,8 +12,9 @@ import yaml
 from runfolders import screen_text
 from wizard_kit import DATA, MODEL, ONE_GPU, demo_draft, wizard
 
+from ftwiz.commands import launch
 from ftwiz.config.presets import load_config_file
-from ftwiz.runs.store import read_status, request_stop
+from ftwiz.runs.store import RunDir, read_status, request_stop
 from ftwiz.tui.screens.data import DataScreen
 from ftwiz.tui.screens.hardware import HardwareScreen
 from ftwiz.tui.screens.launch import LaunchScreen
@@ -38,6 +42,36 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+@pytest.fixture
+def spawned(monkeypatch):
+    """The workers the Launch step starts (the real ones, through commands.launch). Whatever the test does, none
+    outlives it: one still running at teardown has its process group (its own session) killed, and is waited for."""
+    workers: list[subprocess.Popen] = []
+    spawn = launch.spawn_worker
+
+    def spawn_and_keep(run: RunDir) -> subprocess.Popen:
+        workers.append(spawn(run))
+        return workers[-1]
+
+    monkeypatch.setattr(launch, "spawn_worker", spawn_and_keep)
+    yield workers
+    for proc in workers:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def stop_and_wait(run: RunDir, proc: subprocess.Popen, timeout: float = 120) -> str:
+    """Stop a launched worker as a user would (a stop request), wait up to `timeout` for it to end, and say the
+    state it ended in ("" while it still runs: the `spawned` fixture kills it then)."""
+    request_stop(run)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return ""
+    return read_status(run).get("state", "")
+
+
 async def type_into(pilot, selector: str, text: str) -> None:
     widget = pilot.app.screen.query_one(selector)
     widget.focus()
@@ -45,7 +79,7 @@ async def type_into(pilot, selector: str, text: str) -> None:
     await pilot.press(*text)
 
 
-async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: Path, monkeypatch):
+async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: Path, monkeypatch, spawned):
     monkeypatch.chdir(tmp_path)
     app = wizard()
     async with app.run_test(size=(100, 40)) as pilot:
@@ -65,7 +99,7 @@ async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: P
         await type_into(pilot, "#data", DATA)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.data_report is not None and app.data_report[1].valid_rows == 2000
+        assert app.state.data_report is not None and app.state.data_report[1].valid_rows == 2000
         await pilot.click("#use-length")
         assert app.draft.get("data.max_length") == 64
         await pilot.press("ctrl+n")
@@ -85,12 +119,15 @@ async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: P
         assert (saved.model.id, saved.data.path, saved.adapter.r, saved.data.max_length) == (MODEL, DATA, 8, 64)
         await pilot.press("enter")  # Launch
         await settle(pilot)
-    run = app.launched_run
-    assert run is not None and run.path.parent == tmp_path / "runs"
+    run = app.state.launched_run
+    assert run is not None and len(spawned) == 1  # one launch, one worker
+    assert run.path.parent == tmp_path / "runs"
     assert yaml.safe_load(run.config.read_text())["adapter"]["r"] == 8
     assert "ftwiz train" in run.command.read_text() and "mine.yaml" in run.command.read_text()
-    request_stop(run)  # not this test's business to train it through
-    assert read_status(run)["state"] in ("queued", "loading", "running", "stopped", "completed")
+    # Right after the launch the run is waiting or loading the model, its worker alive (not died, not failed).
+    assert read_status(run)["state"] in ("queued", "loading") and spawned[0].poll() is None
+    # Not this test's business to train it through: stopped on request, before its first step.
+    assert stop_and_wait(run, spawned[0]) == "stopped"
 
 
 async def test_a_preset_opens_pre_filled_and_a_config_file_at_review(tmp_path: Path, monkeypatch):

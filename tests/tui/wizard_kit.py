@@ -10,7 +10,7 @@ from ftwiz.config.presets import load_config
 from ftwiz.hardware.probe import GpuInfo, Hardware
 from ftwiz.hardware.readiness import Check
 from ftwiz.plan.draft import Draft
-from ftwiz.tui.wizard import WizardApp
+from ftwiz.tui.wizard import WizardApp, make_wizard
 
 GIB = 1024**3
 MODEL = "ftwiz:tiny-demo/model"
@@ -42,7 +42,8 @@ CHECKS = [
 
 
 def wizard(draft: Draft | None = None, *, hardware: Hardware = NO_GPU, start: int = 0, **kwargs) -> WizardApp:
-    return WizardApp(draft, hardware=hardware, doctor=lambda: CHECKS, start=start, monitor=False, **kwargs)
+    """The wizard as `ftwiz` makes it (make_wizard), on a fixed machine with fixed doctor checks, no monitor."""
+    return make_wizard(draft, hardware=hardware, doctor=lambda: CHECKS, start=start, monitor=False, **kwargs)
 
 
 def demo_draft() -> Draft:

@@ -125,17 +125,17 @@ def wizard(args: argparse.Namespace, loaded: Any = None, *, review: bool = False
         )
     from ftwiz.models.cache import cache_dir
     from ftwiz.plan.draft import Draft
-    from ftwiz.tui.wizard import DEFAULT_CONFIG_PATH, REVIEW, WizardApp, quiet_libraries
+    from ftwiz.tui.wizard import DEFAULT_CONFIG_PATH, REVIEW, make_wizard, quiet_libraries
 
     quiet_libraries(cache_dir() / "wizard.log")
     draft = Draft.from_config(loaded.config, loaded.preset_name) if loaded is not None else Draft()
     path = str(loaded.source) if review and loaded is not None else DEFAULT_CONFIG_PATH
-    app = WizardApp(draft, runs_dir=draft.get("output.runs_dir"), start=REVIEW if review else 0, config_path=path)
+    app = make_wizard(draft, runs_dir=draft.get("output.runs_dir"), start=REVIEW if review else 0, config_path=path)
     app.run()
-    if app.launched_run is not None:
-        run_id = app.launched_run.id
-        _say(f"Run {run_id} goes on in the background: ftwiz attach {run_id}")
-        print(app.launched_run.path)
+    run = app.state.launched_run
+    if run is not None:
+        _say(f"Run {run.id} goes on in the background: ftwiz attach {run.id}")
+        print(run.path)
     return ExitCode.OK
 
 

@@ -3,6 +3,11 @@
 Thin over the core (DESIGN.md): probing, inspection, data checks, planning and launching are the same functions
 the headless commands use; screens only show them and edit the Draft. Slow work (inspection, data scans,
 tokenizers) runs in Textual workers, so the first screen draws at once and input never blocks.
+
+Textual's way round: a step screen gets the Draft and the WizardState (tui/state.py) in `__init__` and never
+imports this module; it posts messages up (tui/messages.py: GoTo, Launched, DraftChanged) and the App handles
+them. Workers change nothing themselves: they post their result, and its handler applies it on the main thread.
+`make_wizard` builds the App for the CLI and the tests alike.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import App, SystemCommand
+from textual.message import Message
 from textual.screen import Screen
 
-from ftwiz.data.check import Report
 from ftwiz.hardware.probe import Hardware, Probe
 from ftwiz.plan.draft import Draft
-from ftwiz.runs.store import RunDir
+from ftwiz.tui.messages import DraftChanged, GoTo, Launched
 from ftwiz.tui.screens.base import STEP_NAMES, StepScreen
 from ftwiz.tui.screens.data import DataScreen
 from ftwiz.tui.screens.hardware import HardwareScreen
@@ -29,6 +35,9 @@ from ftwiz.tui.screens.launch import LaunchScreen
 from ftwiz.tui.screens.method import MethodScreen
 from ftwiz.tui.screens.model import ModelScreen
 from ftwiz.tui.screens.review import ReviewScreen
+from ftwiz.tui.state import DEFAULT_CONFIG_PATH, WizardState, run_doctor
+
+__all__ = ["DEFAULT_CONFIG_PATH", "REVIEW", "STEPS", "WizardApp", "make_wizard", "quiet_libraries", "run_doctor"]
 
 STEPS: tuple[type[StepScreen], ...] = (
     HardwareScreen,
@@ -39,89 +48,114 @@ STEPS: tuple[type[StepScreen], ...] = (
     LaunchScreen,
 )
 REVIEW = STEPS.index(ReviewScreen)
-DEFAULT_CONFIG_PATH = "ftwiz-run.yaml"
+
+
+def make_wizard(
+    draft: Draft | None = None,
+    *,
+    hardware: Hardware | None = None,
+    probe: Probe | None = None,
+    runs_dir: str = ".",
+    start: int = 0,
+    config_path: str = DEFAULT_CONFIG_PATH,
+    monitor: bool = True,
+    doctor: Callable[[], list[Any]] | None = None,
+) -> WizardApp:
+    """The wizard over `draft` (empty when None), opened at step `start`: what `ftwiz` runs and the tests drive.
+    `hardware`: this machine when known (else probed); `doctor`: the environment checks (else `ftwiz doctor`'s);
+    `monitor`: hand over to the run monitor after the launch (else the wizard ends there)."""
+    state = WizardState(
+        hardware=hardware, probe=probe, runs_dir=runs_dir, doctor=doctor or run_doctor, config_path=config_path
+    )
+    return WizardApp(draft or Draft(), state, start=start, monitor=monitor)
 
 
 class WizardApp(App[int]):
-    """State: the Draft (what will run) and what the steps learned; screens are rebuilt from it on each visit."""
+    """State: the Draft (what will run) and the WizardState (what the steps learned). Each visit builds the step's
+    screen afresh over both; screens post messages up (GoTo, Launched, DraftChanged) and the App acts on them."""
 
     CSS_PATH = "wizard.tcss"
     TITLE = "ftwiz"
 
-    def __init__(
-        self,
-        draft: Draft | None = None,
-        *,
-        probe: Probe | None = None,
-        runs_dir: str = ".",
-        start: int = 0,
-        config_path: str = DEFAULT_CONFIG_PATH,
-        monitor: bool = True,
-        hardware: Hardware | None = None,
-        doctor: Callable[[], list[Any]] | None = None,
-    ) -> None:
+    class Prefetched(Message):
+        """The prefetch worker's result: this machine, and the model's inspection (None: not needed, or failed;
+        the Model step shows the error when the user goes there)."""
+
+        def __init__(self, hardware: Hardware, ref: str, inspection: dict[str, Any] | None) -> None:
+            super().__init__()
+            self.hardware = hardware
+            self.ref = ref
+            self.inspection = inspection
+
+    def __init__(self, draft: Draft, state: WizardState, *, start: int = 0, monitor: bool = True) -> None:
         super().__init__()
-        self.draft = draft or Draft()
-        self.probe = probe
-        self.runs_dir = runs_dir
-        self.hardware: Hardware | None = hardware
-        self.doctor = doctor or run_doctor
-        self.doctor_checks: list[Any] | None = None
-        self.data_report: tuple[tuple[str, str, str], Report, list[dict[str, Any]]] | None = None
-        self.config_path = config_path
-        self.saved = False
-        self.launched_run: RunDir | None = None
+        self.draft = draft
+        self.state = state
         self._start = start
         self._monitor = monitor
 
     def on_mount(self) -> None:
         if self._start > 0:
             # Opened at a later step (a preset or a config file): learn the hardware and model in the background.
-            self.hardware_then_model()
+            ref = self.draft.get("model.id") if self.draft.inspection is None else ""
+            self.hardware_then_model(
+                self.state.hardware, self.state.runs_dir, self.state.probe, ref, int(self.draft.get("adapter.r"))
+            )
         self.goto(self._start)
 
     def goto(self, step: int) -> None:
-        screen = STEPS[step]()
+        screen = STEPS[step](self.draft, self.state)
         if isinstance(self.screen, StepScreen):
             self.switch_screen(screen)
         else:
             self.push_screen(screen)
 
-    def hardware_then_model(self) -> None:
-        from ftwiz.hardware.gpus import CATALOG, GpuChoice
+    def on_go_to(self, message: GoTo) -> None:
+        self.goto(message.step)
+
+    @work(thread=True, group="prefetch")
+    def hardware_then_model(
+        self, hardware: Hardware | None, runs_dir: str, probe: Probe | None, ref: str, rank: int
+    ) -> None:
+        """Probe the machine (unless known) and inspect `ref` (unless empty); posts `Prefetched`."""
+        from ftwiz.errors import FtwizError
         from ftwiz.hardware.probe import probe_hardware
 
-        def work() -> None:
-            hardware = self.hardware or probe_hardware(self.runs_dir, self.probe)
-            if self.draft.gpu is None and not hardware.has_gpu:
-                self.draft.gpu = GpuChoice(CATALOG["a100-80gb"])
-            self.hardware = hardware
-            if self.draft.inspection is None and self.draft.get("model.id"):
-                from ftwiz.errors import FtwizError
-                from ftwiz.models.inspect import inspect_reference
+        hardware = hardware or probe_hardware(runs_dir, probe)
+        inspection = None
+        if ref:
+            from ftwiz.models.inspect import inspect_reference
 
-                with contextlib.suppress(FtwizError):  # the model step shows the error when the user goes there
-                    self.draft.inspection = inspect_reference(
-                        self.draft.get("model.id"), rank=int(self.draft.get("adapter.r")), isolate=True
-                    )
-            self.call_from_thread(self._learned)
+            with contextlib.suppress(FtwizError):  # the model step shows the error when the user goes there
+                inspection = inspect_reference(ref, rank=rank, isolate=True)
+        self.post_message(self.Prefetched(hardware, ref, inspection))
 
-        self.run_worker(work, thread=True, group="prefetch")
+    def on_wizard_app_prefetched(self, message: Prefetched) -> None:
+        from ftwiz.hardware.gpus import CATALOG, GpuChoice
 
-    def _learned(self) -> None:
-        screen = self.screen
-        if isinstance(screen, StepScreen) and screen.is_mounted:  # not yet mounted: its on_mount shows it anyway
-            screen.call_after_refresh(screen.draft_updated)
+        if self.draft.gpu is None and not message.hardware.has_gpu:
+            self.draft.gpu = GpuChoice(CATALOG["a100-80gb"])
+        self.state.hardware = message.hardware
+        still_wanted = self.draft.inspection is None and self.draft.get("model.id") == message.ref
+        if message.inspection is not None and still_wanted:  # not when the user typed another model meanwhile
+            self.draft.inspection = message.inspection
+        self.post_message(DraftChanged())
 
-    def launched(self, run: RunDir) -> None:
+    def on_draft_changed(self, message: DraftChanged) -> None:
+        """Redraw the current step (under a help panel, if one is open) from the draft."""
+        step = next((s for s in reversed(self.screen_stack) if isinstance(s, StepScreen)), None)
+        if step is not None and step.is_mounted:  # not yet mounted: its on_mount shows it anyway
+            step.call_after_refresh(step.draft_updated)
+
+    def on_launched(self, message: Launched) -> None:
         """The worker started: hand over to the monitor; leaving it ends the wizard (the run goes on)."""
-        self.launched_run = run
+        self.state.launched_run = message.run
         if not self._monitor:
             self.exit(0)
             return
         from ftwiz.tui.monitor import MonitorScreen
 
-        self.push_screen(MonitorScreen(run), callback=lambda _: self.exit(0))
+        self.push_screen(MonitorScreen(message.run), callback=lambda _: self.exit(0))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -131,13 +165,6 @@ class WizardApp(App[int]):
             yield SystemCommand("Recommend", "Fill in the planner's choice, with reasons", screen.action_recommend)
         if isinstance(screen, ReviewScreen):
             yield SystemCommand("Save config", "Write the YAML", screen.action_save)
-
-
-def run_doctor() -> list[Any]:
-    """The environment doctor's checks (imports torch and bitsandbytes: a worker thread calls this)."""
-    from ftwiz.commands.doctor import DoctorOptions, run
-
-    return run(DoctorOptions()).checks
 
 
 def quiet_libraries(log_path: Path) -> None:

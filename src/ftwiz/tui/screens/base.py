@@ -1,8 +1,11 @@
-"""What every wizard step shares: the step bar, the one-line field help, Back/Next, the help panel."""
+"""What every wizard step shares: the step bar, the one-line field help, Back/Next, the help panel.
+
+A step gets the Draft and the WizardState in `__init__` and posts messages up (tui/messages.py); it never
+reaches into the App."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
@@ -13,11 +16,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Markdown, Static
 
+from ftwiz.plan.draft import Draft
 from ftwiz.tui.help import SHORT, help_markdown
-
-if TYPE_CHECKING:
-    from ftwiz.plan.draft import Draft
-    from ftwiz.tui.wizard import WizardApp
+from ftwiz.tui.messages import GoTo
+from ftwiz.tui.state import WizardState
 
 STEP_NAMES = ("Hardware", "Model", "Data", "Method", "Review", "Launch")
 
@@ -52,13 +54,10 @@ class StepScreen(Screen[None]):
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
-    @property
-    def wizard(self) -> WizardApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def draft(self) -> Draft:
-        return self.wizard.draft
+    def __init__(self, draft: Draft, state: WizardState) -> None:
+        super().__init__()
+        self.draft = draft
+        self.state = state
 
     def compose(self) -> ComposeResult:
         yield Static(self._step_bar(), id="steps")
@@ -81,7 +80,8 @@ class StepScreen(Screen[None]):
         return None
 
     def draft_updated(self) -> None:
-        """The app learned something in the background (hardware, the model's inspection): show it."""
+        """The draft changed behind this step's back (`DraftChanged`: e.g. the app's prefetch of the hardware and
+        the model landed): show it."""
 
     def _step_bar(self) -> Text:
         text = Text(" ")
@@ -106,11 +106,11 @@ class StepScreen(Screen[None]):
         if missing:
             self.notify(missing, title="Not yet", severity="warning")
             return
-        self.wizard.goto(self.step + 1)
+        self.post_message(GoTo(self.step + 1))
 
     def action_back(self) -> None:
         if self.step > 0:
-            self.wizard.goto(self.step - 1)
+            self.post_message(GoTo(self.step - 1))
 
     # -- help -------------------------------------------------------------------------------------------------
     def _help_key(self, widget: Widget | None) -> str | None:

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Sparkline, Static
 
 from ftwiz.data.check import Report, describe
@@ -17,6 +18,7 @@ from ftwiz.data.formats import FORMATS as DATA_FORMATS
 from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen
+from ftwiz.tui.state import DataKey
 
 FORMATS = ("auto", *DATA_FORMATS)
 PREVIEW_ROWS = 2
@@ -24,6 +26,26 @@ PREVIEW_ROWS = 2
 
 class DataScreen(StepScreen):
     step = 2
+
+    class Checked(Message, bubble=False):
+        """The check worker's report for `key` (data.path, data.format, model.id), or why there is none."""
+
+        def __init__(
+            self, key: DataKey, report: Report | None, rows: list[dict[str, Any]], error: str | None = None
+        ) -> None:
+            super().__init__()
+            self.key = key
+            self.report = report
+            self.rows = rows
+            self.error = error
+
+    class Previewed(Message, bubble=False):
+        """The check worker's preview of the first rows through the chat template (after its report)."""
+
+        def __init__(self, key: DataKey, preview: Any) -> None:
+            super().__init__()
+            self.key = key
+            self.preview = preview
 
     def body(self) -> ComposeResult:
         yield Label("Training data (file, folder, glob, or hub dataset)")
@@ -52,14 +74,14 @@ class DataScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#histogram").display = False
-        report = self.wizard.data_report
+        report = self.state.data_report
         if report is not None and report[0] == self._key():
             self._checked(self._key(), report[1], report[2])
         elif self.draft.get("data.path"):
             self._check()
         self.query_one("#data", Input).focus()
 
-    def _key(self) -> tuple[str, str, str]:
+    def _key(self) -> DataKey:
         return (self.draft.get("data.path"), self.draft.get("data.format"), self.draft.get("model.id"))
 
     @on(Input.Submitted, "#data")
@@ -81,13 +103,13 @@ class DataScreen(StepScreen):
         path = self.draft.get("data.path")
         if not path:
             return
-        self.wizard.data_report = None
+        self.state.data_report = None
         self._error: str | None = None
         self.query_one("#data-status", Static).update(Text(f"Checking {path}…", style="cyan"))
         self._check_worker(self._key(), dict(self.draft.values["data"]), dict(self.draft.values["model"]))
 
     @work(thread=True, exclusive=True, group="data")
-    def _check_worker(self, key: tuple[str, str, str], data: dict[str, Any], model: dict[str, Any]) -> None:
+    def _check_worker(self, key: DataKey, data: dict[str, Any], model: dict[str, Any]) -> None:
         from ftwiz.data.check import scan
         from ftwiz.data.source import rows_from
 
@@ -101,11 +123,10 @@ class DataScreen(StepScreen):
                 keep=rows,
             )
         except FtwizError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.post_message(self.Checked(key, None, [], str(exc)))
             return
-        self.app.call_from_thread(self._checked, key, report, rows[:PREVIEW_ROWS])
-        preview = self._render_preview(rows[:PREVIEW_ROWS], model, data)
-        self.app.call_from_thread(self._preview, key, preview)
+        self.post_message(self.Checked(key, report, rows[:PREVIEW_ROWS]))
+        self.post_message(self.Previewed(key, self._render_preview(rows[:PREVIEW_ROWS], model, data)))
 
     def _render_preview(self, rows: list[dict[str, Any]], model: dict[str, Any], data: dict[str, Any]) -> Any:
         from ftwiz.data.preview import load_tokenizer, segments
@@ -123,14 +144,19 @@ class DataScreen(StepScreen):
             parts.append(text)
         return Group(*parts)
 
-    def _failed(self, message: str) -> None:
-        self._error = message
-        self.query_one("#data-status", Static).update(Text(message, style="red"))
+    def on_data_screen_checked(self, message: Checked) -> None:
+        if message.key != self._key():  # the user changed the path, format or model meanwhile
+            return
+        if message.report is None:
+            self._error = message.error
+            self.query_one("#data-status", Static).update(Text(message.error or "", style="red"))
+            return
+        self._checked(message.key, message.report, message.rows)
 
-    def _checked(self, key: tuple[str, str, str], report: Report, rows: list[dict[str, Any]]) -> None:
+    def _checked(self, key: DataKey, report: Report, rows: list[dict[str, Any]]) -> None:
         if key != self._key():
             return
-        self.wizard.data_report = (key, report, rows)
+        self.state.data_report = (key, report, rows)
         if report.format and self.draft.get("method") not in methods_for(report.format):
             method = methods_for(report.format)[0]
             self.draft.set("method", method)
@@ -171,16 +197,17 @@ class DataScreen(StepScreen):
             top = report.length_histogram[-1][0]
             self.query_one("#histogram-axis", Static).update(Text(f"rows by length: 0 … {top:,} tokens", style="dim"))
 
-    def _preview(self, key: tuple[str, str, str], preview: Any) -> None:
-        if key == self._key():
-            self.query_one("#preview", Static).update(preview)
+    def on_data_screen_previewed(self, message: Previewed) -> None:
+        if message.key == self._key():
+            self.query_one("#preview", Static).update(message.preview)
 
     @on(Button.Pressed, "#use-length")
     def _use_length(self, event: Button.Pressed) -> None:
         event.stop()
-        if self.wizard.data_report is not None and self.wizard.data_report[1].recommended_max_length:
-            self.draft.set("data.max_length", self.wizard.data_report[1].recommended_max_length)
-            self._checked(*self.wizard.data_report)
+        report = self.state.data_report
+        if report is not None and report[1].recommended_max_length:
+            self.draft.set("data.max_length", report[1].recommended_max_length)
+            self._checked(*report)
             self.notify(f"data.max_length = {self.draft.get('data.max_length')}")
 
     def complete(self) -> str | None:
@@ -191,11 +218,11 @@ class DataScreen(StepScreen):
             self.draft.set("data.path", typed)
             self._check()
             return "Checking the data: Next when its report appears."
-        if self.wizard.data_report is None:
+        if self.state.data_report is None:
             if getattr(self, "_error", None):
                 return f"ftwiz cannot read this data: {self._error.splitlines()[0]}"
             return "Checking the data: Next when its report appears."
-        report = self.wizard.data_report[1]
+        report = self.state.data_report[1]
         if not report.valid_rows:
             return "No usable rows."
         if report.error_count and self.draft.get("data.on_error") == "stop":

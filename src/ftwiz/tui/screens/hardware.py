@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import DataTable, Select, SelectionList, Static
 
 from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice, local_card
-from ftwiz.hardware.probe import Hardware, probe_hardware
+from ftwiz.hardware.probe import Hardware, Probe, probe_hardware
 from ftwiz.tui.screens.base import StepScreen
 
 DEFAULT_PLAN_GPU = "a100-80gb"
@@ -20,6 +22,20 @@ PLAN_COUNTS = (1, 2, 4, 8)
 
 class HardwareScreen(StepScreen):
     step = 0
+
+    class Probed(Message, bubble=False):
+        """The probe worker's result: this machine."""
+
+        def __init__(self, hardware: Hardware) -> None:
+            super().__init__()
+            self.hardware = hardware
+
+    class DoctorChecked(Message, bubble=False):
+        """The doctor worker's result: the environment checks."""
+
+        def __init__(self, checks: list[Any]) -> None:
+            super().__init__()
+            self.checks = checks
 
     def body(self) -> ComposeResult:
         yield Static("Probing the GPUs…", id="hw-summary")
@@ -36,16 +52,25 @@ class HardwareScreen(StepScreen):
         self.query_one("#gpus").display = False
         self.query_one("#plan").display = False
         self.query_one("#hw-table").display = False
-        self._probe()
-        self._doctor()
+        if self.state.hardware is not None:
+            self._show(self.state.hardware)
+        else:
+            self._probe(self.state.runs_dir, self.state.probe)
+        if self.state.doctor_checks is not None:
+            self._show_doctor(self.state.doctor_checks)
+        else:
+            self.query_one("#doctor", Static).update(Text("Checking the environment…", style="dim"))
+            self._doctor(self.state.doctor)
 
     @work(thread=True, exclusive=True, group="probe")
-    def _probe(self) -> None:
-        hardware = self.wizard.hardware or probe_hardware(self.wizard.runs_dir, self.wizard.probe)
-        self.app.call_from_thread(self._show, hardware)
+    def _probe(self, runs_dir: str, probe: Probe | None) -> None:
+        self.post_message(self.Probed(probe_hardware(runs_dir, probe)))
+
+    def on_hardware_screen_probed(self, message: Probed) -> None:
+        self.state.hardware = message.hardware
+        self._show(message.hardware)
 
     def _show(self, hw: Hardware) -> None:
-        self.wizard.hardware = hw
         summary = self.query_one("#hw-summary", Static)
         ram = f"{hw.host_ram_bytes / GIB:.0f} GiB RAM" if hw.host_ram_bytes else "RAM unknown"
         disk = f"{hw.disk_free_bytes / GIB:.0f} GiB free disk" if hw.disk_free_bytes else ""
@@ -76,6 +101,7 @@ class HardwareScreen(StepScreen):
                 "yes" if g.bf16 else "no (fp16)",
                 others,
             )
+        self.call_after_refresh(table.refresh, layout=True)  # see ModelScreen._show: a table filled early stays 0 high
         chosen = self.draft.get("hardware.gpus")
         selection = self.query_one("#gpus", SelectionList)
         selection.clear_options()
@@ -87,7 +113,7 @@ class HardwareScreen(StepScreen):
         self._use_local()
 
     def _use_local(self) -> None:
-        hw = self.wizard.hardware
+        hw = self.state.hardware
         assert hw is not None and hw.has_gpu
         selected = self.query_one("#gpus", SelectionList).selected or [g.index for g in hw.gpus]
         gpus = [g for g in hw.gpus if g.index in selected]
@@ -109,7 +135,7 @@ class HardwareScreen(StepScreen):
         self.draft.set("distributed.num_processes", int(count))  # type: ignore[arg-type]
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
-        if self.wizard.hardware is not None and self.wizard.hardware.has_gpu:
+        if self.state.hardware is not None and self.state.hardware.has_gpu:
             self._use_local()
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -117,13 +143,12 @@ class HardwareScreen(StepScreen):
             self._plan_for()
 
     @work(thread=True, exclusive=True, group="doctor")
-    def _doctor(self) -> None:
-        if self.wizard.doctor_checks is None:
-            self.app.call_from_thread(
-                self.query_one("#doctor", Static).update, Text("Checking the environment…", style="dim")
-            )
-            self.wizard.doctor_checks = self.wizard.doctor()
-        self.app.call_from_thread(self._show_doctor, self.wizard.doctor_checks)
+    def _doctor(self, doctor: Callable[[], list[Any]]) -> None:
+        self.post_message(self.DoctorChecked(doctor()))
+
+    def on_hardware_screen_doctor_checked(self, message: DoctorChecked) -> None:
+        self.state.doctor_checks = message.checks
+        self._show_doctor(message.checks)
 
     def _show_doctor(self, checks: list[Any]) -> None:
         problems = [c for c in checks if c.status in ("warn", "fail")]
@@ -140,7 +165,7 @@ class HardwareScreen(StepScreen):
     def complete(self) -> str | None:
         if self.draft.gpu is None:
             return "Still probing the hardware."
-        hw = self.wizard.hardware
+        hw = self.state.hardware
         if hw is not None and hw.has_gpu and not self.query_one("#gpus", SelectionList).selected:
             return "Select at least one GPU."
         return None

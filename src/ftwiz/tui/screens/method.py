@@ -201,7 +201,7 @@ class MethodScreen(StepScreen):
         self.action_recommend()
 
     def complete(self) -> str | None:
-        report = self.wizard.data_report
+        report = self.state.data_report
         if report is not None and report[1].format and self.draft.get("method") not in methods_for(report[1].format):
             return (
                 "DPO/ORPO/KTO train on preference pairs, KTO alone on unpaired feedback (label true/false), SFT and "

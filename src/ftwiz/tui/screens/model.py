@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.widgets import DataTable, Input, Label, RadioButton, RadioSet, Static
 
 from ftwiz.errors import FtwizError
@@ -17,6 +18,15 @@ TARGET_SETS = ("attention_qv", "attention", "all_linear")
 
 class ModelScreen(StepScreen):
     step = 1
+
+    class Inspected(Message, bubble=False):
+        """The inspection worker's result for `ref`: the inspection, or why there is none."""
+
+        def __init__(self, ref: str, inspection: dict | None, error: str | None = None) -> None:
+            super().__init__()
+            self.ref = ref
+            self.inspection = inspection
+            self.error = error
 
     def body(self) -> ComposeResult:
         yield Label("Model (hub id, local folder, or ftwiz:tiny-demo/model)")
@@ -68,18 +78,18 @@ class ModelScreen(StepScreen):
         try:
             inspection = inspect_reference(ref, rank=rank, trust_remote_code=trust, isolate=True)
         except FtwizError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.post_message(self.Inspected(ref, None, str(exc)))
             return
-        self.app.call_from_thread(self._inspected, ref, inspection)
+        self.post_message(self.Inspected(ref, inspection))
 
-    def _failed(self, message: str) -> None:
-        self._error = message
-        self.query_one("#model-status", Static).update(Text(message, style="red"))
-
-    def _inspected(self, ref: str, inspection: dict) -> None:
-        if self.draft.get("model.id") != ref:  # the user typed another id meanwhile
+    def on_model_screen_inspected(self, message: Inspected) -> None:
+        if self.draft.get("model.id") != message.ref:  # the user typed another id meanwhile
             return
-        self.draft.inspection = inspection
+        if message.inspection is None:
+            self._error = message.error
+            self.query_one("#model-status", Static).update(Text(message.error or "", style="red"))
+            return
+        self.draft.inspection = message.inspection
         self._show()
 
     def _show(self) -> None:
@@ -100,6 +110,10 @@ class ModelScreen(StepScreen):
             table.add_row(
                 g["name"], str(g["count"]), f"{g['in_features']} → {g['out_features']}", human(g["params"]), g["kind"]
             )
+        # The table measures its new rows when idle; filled just after the screen's first layout (a fast, cached
+        # inspection), the relayout that measurement asks for can wait for the table's next message: ask again
+        # after the next refresh, or the table stays 0 lines high.
+        self.call_after_refresh(table.refresh, layout=True)
         for name in TARGET_SETS:
             count = ins["trainable_params"].get(name)
             button = self.query_one(f"#t-{name}", RadioButton)

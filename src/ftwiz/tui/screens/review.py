@@ -28,7 +28,7 @@ class ReviewScreen(StepScreen):
         yield Static("", id="command")
         yield Label("Save as")
         with Horizontal(classes="row"):
-            yield Input(self.wizard.config_path, id="save_path", compact=True)
+            yield Input(self.state.config_path, id="save_path", compact=True)
             yield Button("Save (ctrl+s)", id="save", compact=True)
         yield Static("", id="yaml")
 
@@ -55,11 +55,11 @@ class ReviewScreen(StepScreen):
         self._show_command()
 
     def _show_command(self) -> None:
-        path = self.query_one("#save_path", Input).value.strip() or self.wizard.config_path
+        path = self.query_one("#save_path", Input).value.strip() or self.state.config_path
         text = Text.assemble(
             ("Run it again without the wizard:\n  ", "dim"), (self.draft.headless_command(path), "bold")
         )
-        hardware = self.wizard.hardware
+        hardware = self.state.hardware
         processes = int(self.draft.get("distributed.num_processes"))
         if hardware is not None and not hardware.has_gpu and processes > 1:
             text.append(
@@ -80,14 +80,14 @@ class ReviewScreen(StepScreen):
         self._show_command()
 
     def action_save(self) -> bool:
-        path = Path(self.query_one("#save_path", Input).value.strip() or self.wizard.config_path).expanduser()
+        path = Path(self.query_one("#save_path", Input).value.strip() or self.state.config_path).expanduser()
         try:
             write_text_atomic(path, self.draft.yaml())
         except (FtwizError, OSError) as exc:
             self.notify(str(exc), title="Not saved", severity="error")
             return False
-        self.wizard.config_path = str(path)
-        self.wizard.saved = True
+        self.state.config_path = str(path)
+        self.state.saved = True
         self.notify(f"Saved {path}")
         return True
 
@@ -101,6 +101,6 @@ class ReviewScreen(StepScreen):
             self.draft.config()
         except FtwizError as exc:
             return str(exc)
-        if not self.wizard.saved and not self.action_save():  # the launched run must be repeatable
+        if not self.state.saved and not self.action_save():  # the launched run must be repeatable
             return "Could not save the config."
         return None
