@@ -39,7 +39,7 @@ def _inject_oom(monkeypatch, times: int) -> dict:
 
 
 def test_oom_in_the_first_steps_retries_with_a_smaller_batch_then_checkpointing(tmp_path, monkeypatch):
-    from ftwiz.train.worker import train_with_recovery
+    from ftwiz.train.retry import train_with_recovery
 
     _inject_oom(monkeypatch, times=2)
     run, config, status = _demo(tmp_path)
@@ -57,7 +57,7 @@ def test_oom_in_the_first_steps_retries_with_a_smaller_batch_then_checkpointing(
 def test_oom_that_keeps_coming_ends_the_run_after_three_retries(tmp_path, monkeypatch):
     import torch
 
-    from ftwiz.train.worker import train_with_recovery
+    from ftwiz.train.retry import train_with_recovery
 
     calls = _inject_oom(monkeypatch, times=100)
     run, config, status = _demo(tmp_path, "train.per_device_train_batch_size=2")

@@ -23,7 +23,7 @@ def test_saved_adapter_reloads_with_the_trained_logits(tmp_path: Path):
     from transformers import AutoModelForCausalLM
 
     from ftwiz.train.build import model_path
-    from ftwiz.train.worker import run_training
+    from ftwiz.train.recipe import run_training
 
     config = load_config("tiny-demo", [f"output.runs_dir={tmp_path}", "train.max_steps=5", "data.val_size=8"]).config
     run = prepare_run(config, argv=["test"], preset="tiny-demo")

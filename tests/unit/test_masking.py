@@ -169,18 +169,18 @@ def _fake_trainer(rows: list[dict], packing: bool):
 )
 def test_the_worker_refuses_to_train_on_prompts_or_on_nothing(tokenizer, tmp_path, rows, message):
     from ftwiz.runs.store import RunDir, StatusWriter
-    from ftwiz.train.worker import _loss_report
+    from ftwiz.train.reports import loss_report
 
     status = StatusWriter(RunDir(tmp_path), state="loading")
     with pytest.raises(BadInput, match=message):
-        _loss_report(_fake_trainer(rows, packing=True), tokenizer, 1, [], status, prompts_masked=True)
+        loss_report(_fake_trainer(rows, packing=True), tokenizer, 1, [], status, prompts_masked=True)
 
 
 def test_continued_pretraining_may_train_on_every_token(tokenizer, tmp_path):
     from ftwiz.runs.store import RunDir, StatusWriter, read_status
-    from ftwiz.train.worker import _loss_report
+    from ftwiz.train.reports import loss_report
 
     run = RunDir(tmp_path)
     rows = [{"input_ids": [1, 2, 3], "labels": [1, 2, 3]}]
-    _loss_report(_fake_trainer(rows, packing=True), tokenizer, 1, [], StatusWriter(run), prompts_masked=False)
+    loss_report(_fake_trainer(rows, packing=True), tokenizer, 1, [], StatusWriter(run), prompts_masked=False)
     assert read_status(run)["loss_token_share"] == 1.0

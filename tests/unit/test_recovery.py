@@ -68,7 +68,7 @@ def test_the_disk_check_refuses_with_numbers_and_what_to_do(tmp_path, monkeypatc
     import shutil
 
     from ftwiz.runs.store import RunDir
-    from ftwiz.train import worker
+    from ftwiz.train import reports
 
     monkeypatch.setattr(shutil, "disk_usage", lambda _: SimpleNamespace(free=3 * 2**30, total=0, used=0))
     args = SimpleNamespace(
@@ -78,7 +78,7 @@ def test_the_disk_check_refuses_with_numbers_and_what_to_do(tmp_path, monkeypatc
     full = config(save_steps=200, save_total_limit=2).model_copy()
     full.adapter.type = "full"
     with pytest.raises(BadInput, match=r"not enough disk for the checkpoints: up to 37\.3 GiB .* 3\.0 GiB free") as err:
-        worker._check_disk(RunDir(tmp_path), full, trainer, 10**9, 10**9)
+        reports.check_disk(RunDir(tmp_path), full, trainer, 10**9, 10**9)
     assert "save_total_limit" in (err.value.hint or "")
     lora = config(save_steps=200, save_total_limit=2)
-    worker._check_disk(RunDir(tmp_path), lora, trainer, 4_000_000, 10**9)  # 4 x 48 MB fits in 3 GiB
+    reports.check_disk(RunDir(tmp_path), lora, trainer, 4_000_000, 10**9)  # 4 x 48 MB fits in 3 GiB
