@@ -9,7 +9,6 @@ bf16, as `ftwiz plan` assumes for a card it does not know.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from ftwiz.commands.data import scan_config
@@ -19,7 +18,7 @@ from ftwiz.config.schema import RunConfig
 from ftwiz.errors import FtwizError
 from ftwiz.hardware.facts import Facts, gather_facts
 from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
-from ftwiz.hardware.probe import Probe, probe_hardware
+from ftwiz.hardware.probe import Probe
 from ftwiz.hardware.readiness import Check, GpuNeed, diagnose
 from ftwiz.plan.choices import MARGIN
 from ftwiz.plan.estimate import Estimate, estimate
@@ -69,17 +68,18 @@ class DoctorResult:
 
 
 def run(options: DoctorOptions, *, probe: Probe | None = None) -> DoctorResult:
-    """The checks (and a config's needs). A bad config raises BadInput before the machine is looked at."""
+    """The checks (and a config's needs). A bad config or --gpu raises BadInput before the machine is looked at."""
     where = runs_dir(options.runs_dir)
+    config = load_config(options.config).config if options.config else None
+    named = parse_gpu(options.gpu) if options.gpu else None
+    facts = gather_facts(where, probe=probe)
     needs = gpu_need = None
-    if options.config:
-        config = load_config(options.config).config
-        choice, named = _card(options.gpu, where, probe)
+    if config is not None:
+        choice = named or _local_card(facts)
         e = config_estimate(config, choice)
         needs = Needs.of(e)
-        card, capacity = (choice.label, choice.gpu.memory_bytes) if named and choice else (None, None)
+        card, capacity = (named.label, named.gpu.memory_bytes) if named else (None, None)
         gpu_need = GpuNeed(e.peak_bytes, e.setup.dtype, card, capacity, margin=MARGIN)
-    facts = gather_facts(where, probe=probe)
     checks = diagnose(
         facts,
         need_disk_bytes=needs.disk_bytes if needs else None,
@@ -103,12 +103,9 @@ def training_rows(config: RunConfig) -> int | None:
     return None if report is None else report.valid_rows
 
 
-def _card(gpu: str | None, where: Path, probe: Probe | None) -> tuple[GpuChoice | None, bool]:
-    """(the card to estimate for, whether the user named it): --gpu, else this machine's first GPU, else none."""
-    if gpu:
-        return parse_gpu(gpu), True
-    hardware = probe_hardware(where, probe)
-    if not hardware.gpus:
-        return None, False
-    first = hardware.gpus[0]
-    return GpuChoice(local_card(first.name, first.total_bytes, first.bf16), len(hardware.gpus)), False
+def _local_card(facts: Facts) -> GpuChoice | None:
+    """This machine's first GPU (as torch or NVML saw it) as a card to estimate for; None without one."""
+    if not facts.gpus:
+        return None
+    first = facts.gpus[0]
+    return GpuChoice(local_card(first.name, first.total_bytes or 0, first.bf16), len(facts.gpus))
