@@ -54,10 +54,10 @@ def check_method(fmt: str | None, method: str, path: str) -> None:
     if fmt == "unpaired_preference":
         hint = "Set method: kto, or give prompt/chosen/rejected pairs for DPO and ORPO."
         if method not in PREFERENCE_METHODS:
-            hint = "Set method: kto, or drop the label column to train the completions with SFT."
+            hint = "Set method: kto, or drop the label column (and the undesirable rows) to train with SFT."
         raise BadInput(
-            f"data: {path} holds unpaired feedback (prompt, completion, label): it trains with method kto, "
-            f"not {method}",
+            f"data: {path} holds unpaired feedback (a true/false `label` judging each answer): it trains with "
+            f"method kto, not {method}: {method} would train on the undesirable answers too",
             hint=hint,
         )
     if method in PREFERENCE_METHODS:
