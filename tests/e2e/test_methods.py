@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_orpo_and_kto_presets_lower_their_eval_loss(tmp_path, method, data):
     ("data", "message"),
     [
         ("train.jsonl", "method dpo trains on preference pairs"),
-        ("feedback.jsonl", "unpaired feedback (prompt, completion, label): it trains with method kto"),  # KTO only
+        ("feedback.jsonl", "unpaired feedback (a true/false `label` judging each answer): it trains with method kto"),
     ],
 )
 def test_dpo_refuses_rows_without_pairs(tmp_path, data, message):
@@ -76,3 +77,26 @@ def test_continued_pretraining_preset_packs_raw_text_and_learns(tmp_path):
     assert status["final"]["eval_loss"] < status["final"]["eval_loss_before"]
     assert status["loss_token_share"] > 0.9  # raw text: (nearly) every token carries loss
     assert not any("no token to train on" in d for d in status["decisions"])  # packing is not dropping
+
+
+def test_a_label_beside_conversations_trains_with_kto_and_is_refused_for_sft(tmp_path):
+    """LLaMA-Factory's KTO layout (`messages` whose last answer is judged, plus a boolean `label`) is feedback:
+    KTO trains on it, SFT refuses it rather than train on the undesirable answers too."""
+    from ftwiz import bundled
+
+    feedback = Path(bundled.resolve("ftwiz:tiny-demo/data/feedback.jsonl", key="data.path")).read_text().splitlines()
+    rows = [json.loads(line) for line in feedback if line.strip()]
+    data = tmp_path / "kto_messages.json"
+    data.write_text(json.dumps([{"messages": r["prompt"] + r["completion"], "label": r["label"]} for r in rows]))
+    runs = tmp_path / "runs"
+    refused = run_cli(
+        "--preset", "tiny-demo", "--headless", "--set", f"output.runs_dir={runs}", "--set", f"data.path={data}"
+    )
+    assert refused.returncode == 2 and "it trains with method kto" in refused.stderr
+    assert not runs.exists() or not any(runs.iterdir())
+    result = run_cli(
+        "--preset", "tiny-demo-kto", "--headless", "--set", f"output.runs_dir={runs}", "--set", f"data.path={data}",
+        "--set", "train.max_steps=4", "--set", "train.save_steps=1000", "--set", "train.eval_steps=1000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert read_status(RunDir(next(runs.iterdir())))["state"] == "completed"
