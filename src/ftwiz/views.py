@@ -218,6 +218,7 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
         f"{report.valid_rows:,} valid, columns {', '.join(report.columns) or '—'}",
         highlight=False,
     )
+    _print_data_sources(report, console)
     if report.error_count:
         shown = len(report.errors)
         console.print(
@@ -250,6 +251,17 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
             console.print("[red]no token carries loss: the chat template has no {% generation %} markers[/]")
     if report.rows_over_seq_len is not None:
         console.print(f"rows longer than --seq-len: {report.rows_over_seq_len:,} (they would be truncated)")
+
+
+def _print_data_sources(report: Any, console: Console) -> None:
+    """How the files were read: each file's format, the files skipped as not data, the rule that cut text."""
+    if report.formats:
+        listed = ", ".join(f"{file} {fmt}" for file, fmt in report.formats.items())
+        console.print(f"formats: {listed}", highlight=False, markup=False)
+    for skipped in report.skipped_files:
+        console.print(f"skipped, not data: {skipped}", style="dim", highlight=False, markup=False)
+    if report.text_rule:
+        console.print(f"text files: {report.text_rule}", highlight=False, markup=False)
 
 
 STATE_STYLE = {  # a run's state, the same colour in `ftwiz runs` and the monitor

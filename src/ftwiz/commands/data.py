@@ -52,8 +52,9 @@ def scan_config(config: RunConfig) -> Report | None:
     if path is None:
         return None
     fmt = None if config.data.format == "auto" else config.data.format
-    rows = rows_from(str(path), subset=config.data.subset, split=config.data.split)
-    return scan(rows, fmt=fmt, columns=config.data.columns)
+    limit = config.data.max_row_bytes
+    rows = rows_from(str(path), subset=config.data.subset, split=config.data.split, max_row_bytes=limit)
+    return scan(rows, fmt=fmt, columns=config.data.columns, max_row_bytes=limit)
 
 
 def local_data_path(config: RunConfig) -> Path | None:

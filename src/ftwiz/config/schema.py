@@ -79,6 +79,9 @@ class DataConfig(Section):
     packing: bool = False
     """Pack rows into max_length sequences without padding (TRL's best-fit decreasing packing is padding-free:
     position ids keep the rows apart, and the answers-only masks are kept)."""
+    max_row_bytes: PositiveInt = 1_000_000
+    """A row over this many bytes of text is refused: it is that row's problem (file:line, its size), found by the
+    check before a run starts instead of the worker running out of memory on it. Raise it for long documents."""
     on_error: Literal["stop", "skip"] = "stop"
     """What a bad row does (the checks of `ftwiz data check`). stop: the run stops before a model is loaded (exit
     2, the problems listed by line). skip: bad rows are dropped, and how many is logged with the first problem."""

@@ -36,9 +36,10 @@ def load_rows(config: DataConfig, method: str = "sft") -> tuple[Dataset, str, li
     """
     import datasets
 
-    rows = rows_from(config.path, subset=config.subset, split=config.split)
+    rows = rows_from(config.path, subset=config.subset, split=config.split, max_row_bytes=config.max_row_bytes)
     keep: list[dict] = []
-    report = scan(rows, fmt=None if config.format == "auto" else config.format, columns=config.columns, keep=keep)
+    fmt = None if config.format == "auto" else config.format
+    report = scan(rows, fmt=fmt, columns=config.columns, keep=keep, max_row_bytes=config.max_row_bytes)
     decisions = judge(report, config)
     check_method(report.format, method, config.path)
     if not keep:
