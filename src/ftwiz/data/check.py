@@ -138,6 +138,19 @@ def _check_readable(path: Path) -> None:
         )
     if info.st_size == 0:
         raise _empty(path, "is empty (0 bytes)")
+    if path.suffix.lower() != ".parquet" and _blank(path):
+        raise _empty(path, "holds only whitespace")
+
+
+def _blank(path: Path, chunk: int = 1 << 16) -> bool:
+    """Whitespace (and a byte-order mark) only: read until the first other byte, which is almost always at once."""
+    with path.open("rb") as fh:
+        head = fh.read(chunk).removeprefix(codecs.BOM_UTF8)
+        while head:
+            if head.strip():
+                return False
+            head = fh.read(chunk)
+    return True
 
 
 def _empty(path: Path, what: str) -> BadInput:
@@ -178,8 +191,7 @@ def read_rows(
     except UnicodeDecodeError as exc:
         raise BadInput(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if not count:
-        blank = suffix != ".parquet" and not path.read_bytes().removeprefix(codecs.BOM_UTF8).strip()
-        raise _empty(path, "holds only whitespace" if blank else "holds no rows")
+        raise _empty(path, "holds no rows")
 
 
 def _jsonl_rows(path: Path, tag: dict[str, Any], max_row_bytes: int) -> Iterator[Row]:
@@ -203,11 +215,8 @@ def _object_row(where: dict[str, Any], data: Any) -> Row:
 
 
 def _json_rows(path: Path, tag: dict[str, Any]) -> Iterator[Row]:
-    text = path.read_text(encoding="utf-8-sig")
-    if not text.strip():
-        raise _empty(path, "holds only whitespace")
     try:
-        data = json.loads(text)
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from exc
     for n, item in enumerate(json_items(data, path), 1):
@@ -237,7 +246,7 @@ def json_items(data: Any, path: Path) -> list[Any]:
         keys = ", ".join(sorted(data)[:8])
         raise NotData(
             path,
-            f"a JSON object that is neither a row nor a wrapper of one array of rows (keys: {keys})",
+            f"a JSON object, not rows (keys: {keys})",
             hint="Give an array of row objects, one row object, or an object holding one array of them.",
         )
     return lists[0]
@@ -306,7 +315,7 @@ def local_rows(path_text: str, *, max_row_bytes: int = MAX_ROW_BYTES, text_rule:
     files that are not data (a registry, a package.json; a README.md or .txt beside structured files) are
     skipped, each reported as a `skipped` Row; when nothing is left it is an error naming the folder."""
     files = files_of(path_text)
-    if len(files) == 1:
+    if files == [Path(bundled.resolve(path_text, key="data.path")).expanduser()]:  # data.path names this file
         yield from read_rows(files[0], name_file=False, max_row_bytes=max_row_bytes, text_rule=text_rule)
         return
     structured = any(f.suffix.lower() not in TEXT_SUFFIXES for f in files)
@@ -315,7 +324,7 @@ def local_rows(path_text: str, *, max_row_bytes: int = MAX_ROW_BYTES, text_rule:
         why = "text beside structured data files" if structured and file.suffix.lower() in TEXT_SUFFIXES else None
         if why is None:
             try:
-                yield from read_rows(file, name_file=True, max_row_bytes=max_row_bytes, text_rule=text_rule)
+                yield from read_rows(file, name_file=len(files) > 1, max_row_bytes=max_row_bytes, text_rule=text_rule)
                 read += 1
                 continue
             except NotData as exc:  # raised before the file's first row
