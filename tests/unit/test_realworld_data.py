@@ -6,9 +6,8 @@ LLaMA-Factory's files are checked twice: through their folder's registry (data.p
 the entry) and by their own path (a file the registry lists is read through it; the others are detected).
 Skipped where the corpus is absent (it lives beside the repository, not in it).
 
-Expectations marked NEEDS_FORMATS wait on ftwiz.data.formats learning the new input shapes (issue 16, the
-lead's part): tool roles and a `tools` column, content parts, ranking turns, KTO labels, v1 chosen_messages, and
-refusing media columns.
+`covers` names what a file exercises beyond plain chats: tool roles and a `tools` column, content parts, ranking
+turns, KTO labels, v1 chosen_messages; the multimodal file checks that media columns are refused.
 """
 
 from __future__ import annotations
@@ -35,10 +34,10 @@ class Expect:
     format: str
     rows: int
     entry: str | None = None  # its dataset_info.json entry, when the registry lists it
-    needs: str | None = None  # NEEDS_FORMATS: what formats.py must learn before this passes
+    covers: str | None = None  # what the file exercises beyond plain chats
     labels: dict[str, int] | None = None
     text_rule: str | None = None
-    tools: bool = False  # the kept rows carry their tool schemas
+    tools: int = 0  # how many kept rows carry tool schemas (rows whose `tools` is "[]" have none)
 
 
 EXPECTED = {
@@ -51,21 +50,21 @@ EXPECTED = {
     "llamafactory/c4_demo.jsonl": Expect("text", 300, "c4_demo"),
     "llamafactory/wiki_demo.txt": Expect("text", 30, "wiki_demo", text_rule=PER_LINE),
     "llamafactory/glaive_toolcall_en_demo.json": Expect(
-        "sharegpt", 300, "glaive_toolcall_en_demo", needs="function_call/observation roles, tools", tools=True
+        "sharegpt", 300, "glaive_toolcall_en_demo", covers="function_call/observation roles, tools", tools=191
     ),
-    "llamafactory/dpo_en_demo.json": Expect("preference", 300, "dpo_en_demo", needs="ranking {from, value} turns"),
+    "llamafactory/dpo_en_demo.json": Expect("preference", 300, "dpo_en_demo", covers="ranking {from, value} turns"),
     "llamafactory/kto_en_demo.json": Expect(
         "unpaired_preference",
         300,
         "kto_en_demo",
-        needs="label beside conversations",
+        covers="label beside conversations",
         labels={"desirable": 150, "undesirable": 150},
     ),
     "llamafactory/reason_tool_use_demo_50.jsonl": Expect(
-        "messages", 50, needs="v1 content parts (text/reasoning/tool_call), tools", tools=True
+        "messages", 50, covers="v1 content parts (text/reasoning/tool_call), tools", tools=48
     ),
-    "llamafactory/v1_sft_demo.jsonl": Expect("messages", 500, needs="v1 content parts, loss_weight"),
-    "llamafactory/v1_dpo_demo.jsonl": Expect("preference", 10, needs="v1 chosen_messages/rejected_messages"),
+    "llamafactory/v1_sft_demo.jsonl": Expect("messages", 500, covers="v1 content parts, loss_weight"),
+    "llamafactory/v1_dpo_demo.jsonl": Expect("preference", 10, covers="v1 chosen_messages/rejected_messages"),
 }
 PLANTED = "axolotl/conversation.missingturns.json"
 MULTIMODAL = "llamafactory/mllm_demo.json"
@@ -88,7 +87,7 @@ def _assert_clean(report: Report, expect: Expect, rows: list[dict], how: str) ->
     if expect.text_rule is not None:
         assert report.text_rule == expect.text_rule, how
     if expect.tools:
-        assert all("tools" in row for row in rows), f"{how}: the tool schemas were dropped"
+        assert sum("tools" in row for row in rows) == expect.tools, f"{how}: the tool schemas were dropped"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -113,7 +112,7 @@ def test_the_planted_problem_is_found_and_only_it():
 
 @pytest.mark.parametrize("subset", [None, "mllm_demo"])
 def test_the_multimodal_file_is_refused_naming_its_images(subset: str | None):
-    """NEEDS_FORMATS: media columns refused by formats.validate."""
+    """Media columns are refused by formats.validate, naming the column."""
     path = LLAMAFACTORY if subset else CORPUS / MULTIMODAL
     try:
         report = check(CheckOptions(path=str(path), subset=subset)).report
