@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ftwiz import bundled
 from ftwiz.config.schema import RunConfig
-from ftwiz.data.check import SUFFIXES, Report, measure_with_tokenizer, scan
+from ftwiz.data.check import SUFFIXES, Report, Row, measure_with_tokenizer, scan
 from ftwiz.data.source import rows_from
 
 
@@ -37,12 +38,31 @@ class CheckResult:
 
 
 def check(options: CheckOptions) -> CheckResult:
-    rows: list[dict[str, Any]] = []
+    rows = _KeptRows()
     source = rows_from(options.path, subset=options.subset, split=options.split)
-    report = scan(source, fmt=options.format, seq_len=options.seq_len, keep=rows)
+    report = scan(rows.tracking(source), fmt=options.format, seq_len=options.seq_len, keep=rows)
     if options.tokenizer:
-        measure_with_tokenizer(report, rows, options.tokenizer, seq_len=options.seq_len)
-    return CheckResult(report, rows)
+        measure_with_tokenizer(report, rows, options.tokenizer, seq_len=options.seq_len, wheres=rows.wheres)
+    return CheckResult(report, list(rows))
+
+
+class _KeptRows(list):
+    """`scan`'s `keep` list that also records where each kept row came from (scan appends a row while it holds
+    it, before it asks for the next), so that the tokenizer's per-row problems name their file:line too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wheres: list[dict[str, Any]] = []
+        self._current: dict[str, Any] = {}
+
+    def tracking(self, source: Iterable[Row]) -> Iterator[Row]:
+        for row in source:
+            self._current = row.where
+            yield row
+
+    def append(self, item: dict[str, Any]) -> None:
+        super().append(item)
+        self.wheres.append(self._current)
 
 
 def scan_config(config: RunConfig) -> Report | None:

@@ -88,8 +88,8 @@ class DataConfig(Section):
     chat_template: Literal["chatml", "llama-3", "mistral-instruct", "alpaca", "phi"] | None = None
     """A named template instead of the tokenizer's own (used anyway, as ChatML, when it has none)."""
     train_on: Literal["assistant", "all"] = "assistant"
-    """`assistant`: loss only on the model's answers, the prompt masked (TRL's `assistant_only_loss` for chats, or
-    ftwiz's own masks when the template has no generation markers; `completion_only_loss` for prompt/completion
+    """`assistant`: loss only on the model's answers, the prompt masked (for chats, ftwiz's masks from
+    ftwiz.data.masking: the assistant turns, never tool results; `completion_only_loss` for prompt/completion
     rows). `all`: every token. Read by method sft only: cpt trains on every token, and the preference methods
     leave the prompt to TRL's trainers."""
 

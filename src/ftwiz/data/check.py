@@ -88,6 +88,7 @@ class Report:
     text_rule: str | None = None  # how text files became documents: PER_LINE or BLANK_SEPARATED
     skipped_files: list[str] = field(default_factory=list)  # "path (why)": files of a folder/glob that are not data
     formats: dict[str, str] = field(default_factory=dict)  # file -> format, when several files were read
+    rows_losing_answer: int | None = None  # with a tokenizer and seq_len: rows with no trained token within it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -526,31 +527,28 @@ def measure_with_tokenizer(
     *,
     chat_template: str | None = None,
     seq_len: int | None = None,
+    wheres: list[dict[str, Any]] | None = None,
+    train_on: str = "assistant",
 ) -> Report:
-    """Exact token statistics and the share of tokens that carry loss (assistant answers / completions), with the
-    model's tokenizer and chat template. Imports transformers: only for `--tokenizer`."""
-    from transformers import AutoTokenizer
+    """Exact token statistics and the share of tokens that carry loss, with the model's tokenizer and chat
+    template, through the masking the worker trains with (ftwiz.data.masking). A row the template cannot render
+    is that row's problem, at `wheres[i]` (where row i came from) when given. Imports transformers: only for
+    `--tokenizer`."""
+    from ftwiz.data.masking import RowTemplateError
 
-    from ftwiz.data.masking import conversation_mask
-    from ftwiz.data.templates import ensure_chat_template
-    from ftwiz.models.resolve import resolve_model
-
-    resolved = resolve_model(tokenizer_ref)
-    tokenizer = AutoTokenizer.from_pretrained(str(resolved.path) if resolved.path else tokenizer_ref)
-    ensure_chat_template(tokenizer, chat_template)
-    lengths, trained = [], 0
-    for row in rows:
-        if "messages" in row:
-            enc = conversation_mask(tokenizer, row["messages"])
-            n, loss = len(enc["input_ids"]), sum(enc["assistant_masks"])
-        elif "completion" in row:
-            prompt = len(tokenizer(row["prompt"], add_special_tokens=True)["input_ids"])
-            loss = len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) + 1  # + EOS
-            n = prompt + loss
-        else:
-            n = loss = len(tokenizer(row.get("text") or row_text(row))["input_ids"]) + 1
-        lengths.append(n)
+    tokenizer = _load_check_tokenizer(tokenizer_ref, chat_template)
+    lengths, trained, losing = [], 0, 0
+    for n, row in enumerate(rows):
+        try:
+            length, loss, first = _measure_row(tokenizer, row, train_on)
+        except RowTemplateError as exc:
+            where = wheres[n] if wheres and n < len(wheres) else {"row": n + 1}
+            _template_problem(report, where, exc.field, exc.message)
+            continue
+        lengths.append(length)
         trained += loss
+        losing += int(first is None or (seq_len is not None and first >= seq_len))
+    report.rows_losing_answer = losing if seq_len else None
     if not lengths:
         return report
     lengths.sort()
@@ -572,3 +570,47 @@ def measure_with_tokenizer(
         report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
     report.length_histogram = histogram(lengths)
     return report
+
+
+def _load_check_tokenizer(tokenizer_ref: str, chat_template: str | None) -> Any:
+    from transformers import AutoTokenizer
+
+    from ftwiz.data.templates import ensure_chat_template
+    from ftwiz.models.resolve import resolve_model
+
+    resolved = resolve_model(tokenizer_ref)
+    tokenizer = AutoTokenizer.from_pretrained(str(resolved.path) if resolved.path else tokenizer_ref)
+    ensure_chat_template(tokenizer, chat_template)
+    return tokenizer
+
+
+def _measure_row(tokenizer: Any, row: dict[str, Any], train_on: str) -> tuple[int, int, int | None]:
+    """(tokens, trained tokens, index of the first trained token or None) of one canonical row, as the worker
+    tokenizes it. Conversations (and conversational prompts) go through the worker's masking."""
+    from ftwiz.data.masking import encode_conversation
+
+    if "messages" in row:
+        enc = encode_conversation(tokenizer, row, train_on)
+    elif isinstance(row.get("prompt"), list):  # conversational preference / feedback: the prompt is context
+        answer = row.get("completion", row.get("chosen"))
+        answer = answer if isinstance(answer, list) else [{"role": "assistant", "content": str(answer or "")}]
+        turns = [{**m, "train": False} for m in row["prompt"]] + list(answer)
+        enc = encode_conversation(tokenizer, {"messages": turns, "tools": row.get("tools")})
+    elif "prompt" in row:
+        prompt = len(tokenizer(row["prompt"], add_special_tokens=True)["input_ids"])
+        answer = row.get("completion", row.get("chosen"))
+        loss = len(tokenizer(str(answer or ""), add_special_tokens=False)["input_ids"]) + 1  # + EOS
+        return prompt + loss, loss, prompt if train_on != "all" else 0
+    else:
+        n = len(tokenizer(row.get("text") or row_text(row))["input_ids"]) + 1
+        return n, n, 0
+    mask = enc["assistant_masks"]
+    return len(mask), sum(mask), next((i for i, m in enumerate(mask) if m), None)
+
+
+def _template_problem(report: Report, where: dict[str, Any], field: str | None, message: str) -> None:
+    """A row the chat template cannot render: counted and listed like the checks' own problems."""
+    report.error_count += 1
+    report.valid_rows -= 1
+    if len(report.errors) < SHOWN_ERRORS:
+        report.errors.append({**where, "field": field, "message": message})

@@ -34,19 +34,22 @@ def load_tokenizer(model_ref: str, chat_template: str | None, trust_remote_code:
 
 def segments(row: dict[str, Any], tokenizer: Any, train_on: str = "assistant") -> list[Segment]:
     """One normalised row as (text, trained) pieces, in order."""
-    from ftwiz.data.masking import assistant_char_spans
+    from ftwiz.data.masking import RowTemplateError, conversation_spans
 
     everything = train_on == "all"
     if "messages" in row:
         if tokenizer is None:
             return _chatml(row["messages"], everything)
-        text, spans = assistant_char_spans(tokenizer, row["messages"])
+        try:  # the worker's own masking: what is shown bold is what trains
+            text, spans = conversation_spans(tokenizer, row, train_on)
+        except RowTemplateError as exc:
+            return [(f"(this row cannot be rendered: {exc.message})", False)]
         out: list[Segment] = []
         cursor = 0
         for start, end in spans:
-            out += [(text[cursor:start], everything), (text[start:end], True)]
+            out += [(text[cursor:start], False), (text[start:end], True)]
             cursor = end
-        out.append((text[cursor:], everything))
+        out.append((text[cursor:], False))
         return [s for s in out if s[0]]
     eos = getattr(tokenizer, "eos_token", None) or ""
     if "chosen" in row:  # DPO: the answer to prefer is trained up, the rejected one down

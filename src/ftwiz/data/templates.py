@@ -16,12 +16,31 @@ _ASSISTANT_END = "{% generation %}{{ message['content'] + END }}{% endgeneration
 # so the generation prompt ends before it and the model learns to produce it.
 _SPACED_ASSISTANT_END = "{% generation %}{{ ' ' + message['content'] + END }}{% endgeneration %}"
 
+# ChatML with tools the Qwen 2.5 / Hermes way: the tool list in the system turn, each call a <tool_call> JSON block
+# in the answer, results as `tool` turns; reasoning as <think>...</think> before the answer. Plain conversations
+# render exactly as before; everything the assistant says (reasoning, calls, end-of-turn) is inside the markers.
+_CHATML_CALL = (
+    "{{ ('\\n' if message['content'] or not loop.first else '') + '<tool_call>\\n{\"name\": \"' "
+    "+ call['function']['name'] + '\", \"arguments\": ' + (call['function']['arguments'] "
+    "if call['function']['arguments'] is string else call['function']['arguments'] | tojson) + '}\\n</tool_call>' }}"
+)
 CHATML = (
     "{% set END = '<|im_end|>' if eos_token == '<|im_end|>' else '<|im_end|>' + eos_token %}"
+    "{% if tools %}{{ '<|im_start|>system\\n' }}"
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n\\n' }}{% endif %}"
+    '{{ \'# Tools\\n\\nYou may call these functions, each call a JSON object {"name": ..., "arguments": ...} in '
+    "<tool_call></tool_call> tags:\\n<tools>' }}"
+    "{% for tool in tools %}{{ '\\n' + (tool | tojson) }}{% endfor %}{{ '\\n</tools><|im_end|>\\n' }}{% endif %}"
     "{% for message in messages %}"
+    "{% if not (tools and loop.first and message['role'] == 'system') %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' }}"
-    "{% if message['role'] == 'assistant' %}" + _ASSISTANT_END + "{{ '\\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}"
+    "{% if message['reasoning_content'] %}{{ '<think>\\n' + message['reasoning_content'] + '\\n</think>\\n\\n' }}"
+    "{% endif %}{{ message['content'] }}"
+    "{% for call in message['tool_calls'] or [] %}" + _CHATML_CALL + "{% endfor %}"
+    "{{ END }}{% endgeneration %}{{ '\\n' }}"
     "{% else %}{{ message['content'] + '<|im_end|>' + '\\n' }}{% endif %}"
+    "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )

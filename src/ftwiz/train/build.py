@@ -219,7 +219,7 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
     }
 
 
-def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, trl_masks: bool) -> Any:
+def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
     from trl import SFTConfig
 
     answers_only = config.method == "sft" and config.data.train_on == "assistant"
@@ -227,8 +227,9 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool, trl_masks: boo
         **training_args(config, run, has_eval=has_eval, config_class=SFTConfig),
         max_length=config.data.max_length,
         packing=config.data.packing,
-        # Loss on the answers only: assistant turns of chats, completions of prompt/completion rows.
-        assistant_only_loss=answers_only and trl_masks,
+        # Chats arrive pre-tokenized with `assistant_masks` (ftwiz.data.masking), which TRL applies whatever this
+        # says; True would make TRL re-check the template and refuse the ones it cannot patch (Llama 3.1).
+        assistant_only_loss=False,
         completion_only_loss=None if answers_only else False,  # None: TRL's default, on for prompt/completion
     )
 
@@ -286,7 +287,9 @@ def make_trainer(
     eval_ds: Any,
     run: RunDir,
     callbacks: list[Any],
+    decisions: list[str] | None = None,
 ) -> Any:
+    """The TRL trainer for the method; `decisions` collects what was decided on the way (rows left out)."""
     from trl import SFTTrainer
 
     if config.train.early_stopping_patience is not None and eval_ds is not None:
@@ -311,7 +314,10 @@ def make_trainer(
             labels = (good, len(train_ds) - good)
         trainer_cls, args = preference_trainer(config, run, has_eval=eval_ds is not None, labels=labels)
     else:
-        trainer_cls, train_ds, eval_ds, args = SFTTrainer, *_sft_inputs(config, tokenizer, train_ds, eval_ds, run)
+        trainer_cls, train_ds, eval_ds, args = (
+            SFTTrainer,
+            *_sft_inputs(config, tokenizer, train_ds, eval_ds, run, decisions),
+        )
     return trainer_cls(
         model=model,
         args=args,
@@ -324,16 +330,57 @@ def make_trainer(
     )
 
 
-def _sft_inputs(config: RunConfig, tokenizer: Any, train_ds: Any, eval_ds: Any, run: RunDir) -> tuple[Any, Any, Any]:
-    """The datasets (pre-tokenized when ftwiz masks the template itself) and the SFTConfig."""
-    from ftwiz.data.masking import pretokenize, trl_can_mask
+def _sft_inputs(
+    config: RunConfig, tokenizer: Any, train_ds: Any, eval_ds: Any, run: RunDir, decisions: list[str] | None = None
+) -> tuple[Any, Any, Any]:
+    """The datasets and the SFTConfig. Conversations are always pre-tokenized through ftwiz.data.masking, the
+    masking `ftwiz data check --tokenizer` and the wizard's preview use: rows that went through Arrow (every
+    optional key None, arguments as JSON strings) cannot go through TRL's own tokenization unchanged, and one
+    path keeps what was checked and what trains the same. TRL then builds labels from `assistant_masks`."""
+    if "messages" in train_ds.column_names:
+        answers_only = config.method == "sft" and config.data.train_on == "assistant"
+        train_on = "assistant" if answers_only else "all"
+        log.info("rendering chats with %s", _masking_note(tokenizer))
+        train_ds = _pretokenized(config, tokenizer, train_ds, train_on, "training", decisions)
+        if eval_ds is not None:
+            eval_ds = _pretokenized(config, tokenizer, eval_ds, train_on, "held-out", decisions)
+    return train_ds, eval_ds, sft_config(config, run, has_eval=eval_ds is not None)
 
-    conversational = "messages" in train_ds.column_names
-    answers_only = config.method == "sft" and config.data.train_on == "assistant"
-    trl_masks = conversational and answers_only and trl_can_mask(tokenizer)
-    if conversational and answers_only and not trl_masks:
-        # TRL rejects templates without {% generation %} markers that it cannot patch: mask them ourselves.
-        log.info("the chat template has no {%% generation %%} markers: ftwiz masks the prompts itself")
-        train_ds = pretokenize(train_ds, tokenizer)
-        eval_ds = pretokenize(eval_ds, tokenizer) if eval_ds is not None else None
-    return train_ds, eval_ds, sft_config(config, run, has_eval=eval_ds is not None, trl_masks=trl_masks)
+
+def _masking_note(tokenizer: Any) -> str:
+    from ftwiz.data.masking import masking_plan
+
+    how = masking_plan(tokenizer).how
+    return {
+        "markers": "the template's own {% generation %} markers",
+        "trl": "TRL's training variant of the chat template (generation markers)",
+        "prefix": "the chat template; no {% generation %} markers: ftwiz masks the prompts by rendering prefixes",
+    }[how]
+
+
+def _pretokenized(
+    config: RunConfig, tokenizer: Any, dataset: Any, train_on: str, name: str, decisions: list[str] | None
+) -> Any:
+    """One split pre-tokenized; rows the chat template cannot render stop the run (data.on_error: stop, exit 2)
+    or are dropped and said (skip). Rows are named by their index in the split: the file lines are behind."""
+    from ftwiz.data.masking import pretokenize
+    from ftwiz.errors import BadInput
+
+    out, problems = pretokenize(dataset, tokenizer, train_on)
+    if not problems:
+        return out
+    first = "; ".join(f"row {i + 1}: {why}" for i, why in problems[:3])
+    if config.data.on_error == "stop":
+        raise BadInput(
+            f"data: the chat template cannot render {len(problems)} of {len(dataset)} {name} rows ({first})",
+            hint="`ftwiz data check PATH --tokenizer MODEL` lists them by file and line; fix them, or set "
+            "data.on_error: skip to train without them.",
+        )
+    note = f"data.on_error skip: dropped {len(problems)} of {len(dataset)} {name} rows the chat template cannot "
+    note += f"render (first: {first})"
+    log.warning("%s", note)
+    if decisions is not None:
+        decisions.append(note)
+    if not len(out):
+        raise BadInput(f"data: no {name} row can be rendered by the chat template ({first})")
+    return out

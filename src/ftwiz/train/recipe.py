@@ -152,7 +152,7 @@ def build_trainer(
     deadline = status.data.get("deadline_at")
     deadline_ts = datetime.fromisoformat(deadline).timestamp() if deadline else None
     callback = RunFolderCallback(run, status, metrics, deadline_ts)
-    trainer = build.make_trainer(config, model, tokenizer, data.train, data.eval, run, [callback])
+    trainer = build.make_trainer(config, model, tokenizer, data.train, data.eval, run, [callback], decisions)
     if (engine := distributed.check_engine(trainer, config)) is not None:
         log.info("%s", engine)
         status.update(strategy=config.distributed.strategy)
