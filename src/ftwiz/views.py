@@ -209,6 +209,16 @@ def print_which_gpu(data: dict[str, Any], console: Console | None = None) -> Non
     console.print("[dim]Prices are approximate on-demand ranges (midpoint shown); check your provider.[/]")
 
 
+def length_advice(report: Any) -> str:
+    """`1,024 (covers p99, a multiple of 64)`, or why it is less: capped at the model's context."""
+    if report.max_length_capped_at:
+        return (
+            f"{report.recommended_max_length:,} (capped at the model's context; p99 is "
+            f"{report.token_stats['p99']:,} tokens: longer rows are truncated, or chunked for cpt)"
+        )
+    return f"{report.recommended_max_length:,} (covers p99, a multiple of 64)"
+
+
 def print_data_report(path: str, report: Any, console: Console | None = None) -> None:
     from ftwiz.data.check import describe
 
@@ -236,9 +246,7 @@ def print_data_report(path: str, report: Any, console: Console | None = None) ->
             f"max {stats['max']:,}; {stats['total']:,} in all",
             highlight=False,
         )
-        console.print(
-            f"recommended max_length: {report.recommended_max_length:,} (covers p99, a multiple of 64)", highlight=False
-        )
+        console.print(f"recommended max_length: {length_advice(report)}", highlight=False)
     if report.labels:
         good, bad = report.labels["desirable"], report.labels["undesirable"]
         console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,7 +102,7 @@ async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: P
         await settle(pilot)
         assert app.state.data_report is not None and app.state.data_report[1].valid_rows == 2000
         await pilot.click("#use-length")
-        assert app.draft.get("data.max_length") == 64
+        assert app.draft.get("data.max_length") == 128  # the demo's tokenizer: p99 117 (characters / 4 said 64)
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, MethodScreen)
         await type_into(pilot, "#r", "8")
@@ -116,7 +117,7 @@ async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: P
         await pilot.press("ctrl+n")  # saves, then goes on
         assert isinstance(app.screen, LaunchScreen)
         saved = load_config_file(tmp_path / "mine.yaml")
-        assert (saved.model.id, saved.data.path, saved.adapter.r, saved.data.max_length) == (MODEL, DATA, 8, 64)
+        assert (saved.model.id, saved.data.path, saved.adapter.r, saved.data.max_length) == (MODEL, DATA, 8, 128)
         await pilot.press("enter")  # Launch
         await settle(pilot)
     run = app.state.launched_run
@@ -222,6 +223,50 @@ async def test_data_problems_block_next_until_skip_is_chosen(tmp_path: Path):
         await pilot.pause()
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, MethodScreen)
+
+
+async def test_the_recommended_length_comes_from_the_demos_tokenizer_and_counts_lost_answers(tmp_path: Path):
+    """Characters / 4 said 64 for the demo, at which a quarter of its rows lose their answers; its own tokenizer
+    (bundled, so at hand) says p99 117. The screen counts the rows losing their answer before the user accepts."""
+    draft = demo_draft()
+    draft.set("data.max_length", 64)
+    app = wizard(draft, start=2)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert app.state.data_lengths is not None
+        advice = app.state.data_lengths[1]
+        p99 = advice.report.token_stats["p99"]
+        assert not advice.approximate and p99 == 117
+        text = screen_text(app)
+        assert "measured with the model's tokenizer" in text and "~" not in text.split("recommended")[1].split("(")[0]
+        assert "at 128: 0 of 2,000 rows lose their answer" in text
+        assert "now 64: 505 of 2,000 rows lose their answer" in text  # the length set now
+        await pilot.click("#use-length")
+        assert app.draft.get("data.max_length") >= p99
+
+
+async def test_without_a_tokenizer_the_length_is_approximate_and_capped_at_the_context(tmp_path: Path):
+    """A model with only its config here (no tokenizer to measure with) and a one-document corpus: characters
+    / 4, marked approximate, and the recommendation stops at the model's context."""
+    model = tmp_path / "model"
+    model.mkdir()
+    config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64}
+    config |= {"intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 128}
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 256}))
+    corpus = tmp_path / "wiki.txt"
+    corpus.write_text(" ".join(f"word{i}" for i in range(5000)))
+    draft = demo_draft()
+    draft.set("model.id", str(model))
+    draft.set("data.path", str(corpus))
+    draft.set("data.max_length", 1024)
+    app = wizard(draft, start=2)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "recommended max_length ~256 (capped at the model's context" in text and "characters / 4" in text
+        assert "now 1,024 (beyond the model's 256-token context" in text
+        await pilot.click("#use-length")
+        assert app.draft.get("data.max_length") == 256
 
 
 async def test_feedback_data_switches_the_method_to_kto_and_shows_its_labels(tmp_path: Path):

@@ -66,7 +66,7 @@ def plan(args: argparse.Namespace, argv: list[str]) -> int:
 def data_check(args: argparse.Namespace, argv: list[str]) -> int:
     from ftwiz.commands.data import CheckOptions, check
 
-    options = CheckOptions(args.path, args.subset, args.split, args.format, args.tokenizer, args.seq_len)
+    options = CheckOptions(args.path, args.subset, args.split, args.format, args.tokenizer, args.seq_len, args.model)
     result = check(options)
     if args.json:
         print(json.dumps(result.report.to_dict()))

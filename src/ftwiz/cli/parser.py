@@ -204,6 +204,9 @@ def _add_doctor_data(commands: Any) -> None:
     )
     data_check.add_argument("--tokenizer", metavar="M", help="the model whose tokenizer and template measure tokens")
     data_check.add_argument("--seq-len", type=_positive_int, metavar="S", help="count rows longer than S tokens")
+    data_check.add_argument(
+        "--model", metavar="M", help="the model to train: cap the recommended max_length at its context (config only)"
+    )
     data_check.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 

@@ -44,7 +44,7 @@ def start(
     if len(hardware.gpus) > 1:
         config, note = choose_distribution(config, len(hardware.gpus), min(g.total_bytes for g in hardware.gpus))
         notes += [note] if note else []
-    preflight(config, hardware)
+    notes += preflight(config, hardware)
     run = prepare_run(config, argv=list(argv), preset=preset)
     return Started(run, spawn_worker(run), config, notes)
 

@@ -16,7 +16,7 @@ from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
 from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
-from ftwiz.plan.choices import Knobs, Plan
+from ftwiz.plan.choices import DEFAULT_SEQ_LEN, Knobs, Plan
 from ftwiz.plan.estimate import config_changes, set_arguments
 from ftwiz.plan.recommend import recommend, which_gpu
 
@@ -130,7 +130,9 @@ def run(args: PlanOptions) -> PlanResult:
     size = data_size(args.data) if args.data and args.tokens is None else None
     tokens = args.tokens if args.tokens is not None else (size.tokens if size else None)
     if size is not None and knobs.seq_len is None:  # rows decide the sequence length: p99, a multiple of 64
-        knobs = replace(knobs, seq_len=max(64, 64 * math.ceil(size.p99 / 64)))
+        knobs = replace(knobs, seq_len=min(max(64, 64 * math.ceil(size.p99 / 64)), spec.max_positions or 2**62))
+    elif knobs.seq_len is None and spec.max_positions and spec.max_positions < DEFAULT_SEQ_LEN:
+        knobs = replace(knobs, seq_len=spec.max_positions)  # the planner's default, never beyond the context
     if args.which_gpu:
         options = which_gpu(spec, inspection, knobs, tokens=tokens, epochs=args.epochs)
         return PlanResult(None, {"model": args.model, "tokens": tokens, "options": options})
@@ -149,14 +151,35 @@ def run(args: PlanOptions) -> PlanResult:
     if (mismatch := safetensors_check(args.model, inspection["source"], inspection["params_total"])) is not None:
         plan.reasons.append(mismatch)
     if size is not None:
-        seq = f"; sequence length {knobs.seq_len:,} covers 99% of rows" if args.knobs.seq_len is None else ""
-        plan.reasons.append(
-            f"{size.tokens:,} tokens in {size.rows:,} rows of {args.data} (approximate: characters / "
-            f"{CHARS_PER_TOKEN:g}; `ftwiz data check --tokenizer` counts exactly){seq}"
-        )
+        plan.reasons.append(data_reason(size, args.data or "", knobs.seq_len if args.knobs.seq_len is None else None))
+    if (beyond := context_reason(plan.best.setup.seq_len, spec.max_positions)) is not None:
+        plan.reasons.append(beyond)
     if plan.best.fits:
         plan.extra["commands"] = train_commands(plan, args.config, args.main_process_ip)
     return PlanResult(plan, {"model": args.model, **plan.to_dict()})
+
+
+def data_reason(size: DataSize, path: str, chosen: int | None) -> str:
+    """The data's size and, when the rows chose the sequence length (`chosen`), why that length."""
+    seq = ""
+    if chosen is not None and chosen < 64 * math.ceil(size.p99 / 64):
+        seq = f"; sequence length {chosen:,}: the model's context (99% of rows need {size.p99:,} tokens)"
+    elif chosen is not None:
+        seq = f"; sequence length {chosen:,} covers 99% of rows"
+    return (
+        f"{size.tokens:,} tokens in {size.rows:,} rows of {path} (approximate: characters / "
+        f"{CHARS_PER_TOKEN:g}; `ftwiz data check --tokenizer` counts exactly){seq}"
+    )
+
+
+def context_reason(seq_len: int | None, context: int | None) -> str | None:
+    """A warning when the planned sequence is longer than the model's context (the launch refuses it)."""
+    if seq_len is None or context is None or seq_len <= context:
+        return None
+    return (
+        f"sequence length {seq_len:,} is longer than the model's context ({context:,} tokens, "
+        f"max_position_embeddings): the launch refuses data.max_length above {context:,}"
+    )
 
 
 def train_commands(plan: Plan, config_path: str, main_process_ip: str | None) -> list[str]:

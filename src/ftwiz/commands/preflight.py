@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from ftwiz.commands.data import looks_local, scan_config
+from ftwiz.commands.data import LOSING_SHARE_ALLOWED, AnswerFit, config_answer_fit, looks_local, scan_config
 from ftwiz.commands.inspect import of_config
 from ftwiz.config.schema import RunConfig
 from ftwiz.data.load import check_method, judge
 from ftwiz.errors import BadInput
 from ftwiz.hardware.probe import Hardware, probe_hardware
 from ftwiz.models.resolve import resolve_model
+from ftwiz.models.spec import context_length
 from ftwiz.plan.choices import MARGIN
 from ftwiz.plan.estimate import estimate
 
@@ -130,20 +131,56 @@ def check_host_memory(config: RunConfig, host_ram: int | None, inspection: dict[
         )
 
 
-def preflight(config: RunConfig, hardware: Hardware) -> None:
+def check_context(config: RunConfig, model_config: dict[str, Any]) -> None:
+    """data.max_length beyond the model's context trains positions the model never saw (RoPE models drift,
+    learned positions fail with an index error deep in the first step): refused, with the length that fits."""
+    context = context_length(model_config)
+    if context and config.data.max_length > context:
+        raise BadInput(
+            f"data.max_length: {config.data.max_length:,} tokens is longer than {config.model.id}'s context "
+            f"({context:,} tokens, max_position_embeddings in its config.json)",
+            hint=f"--set data.max_length={context} or less (`ftwiz data check DATA --tokenizer MODEL` recommends one).",
+        )
+
+
+def judge_answer_fit(fit: AnswerFit | None, config: RunConfig) -> list[str]:
+    """More than 1% of rows losing their whole answer at data.max_length is a mistake, not a run: refused
+    unless data.on_error: skip, which drops them (said here, and counted again by the worker)."""
+    if fit is None or not fit.losing:
+        return []
+    counted = (
+        f"{fit.losing:,} of {fit.rows:,} rows ({fit.share:.1%}) would lose their whole answer at data.max_length "
+        f"{fit.max_length:,}: every trained token lies beyond it"
+    )
+    if fit.share > LOSING_SHARE_ALLOWED and config.data.on_error == "stop":
+        raise BadInput(
+            f"data.max_length: {counted}, so training would drop them",
+            hint=f"Raise data.max_length (--set data.max_length={fit.suggested} keeps 99% of the answers), or "
+            "set data.on_error: skip to train without those rows.",
+        )
+    return [f"{counted}; they will be dropped" + (" (data.on_error: skip)" if fit.share > LOSING_SHARE_ALLOWED else "")]
+
+
+def preflight(config: RunConfig, hardware: Hardware) -> list[str]:
     """Catch what would fail in the worker now, with exit 2, rather than in its log: a distribution this machine
     cannot run, a missing local path, an unknown or gated hub model, a config that needs trust_remote_code, CPU
-    offload beyond this machine's RAM, bad data rows (unless on_error: skip)."""
+    offload beyond this machine's RAM, a max_length beyond the model's context, bad data rows (unless on_error:
+    skip), more than 1% of rows losing their whole answer to max_length (when the model's tokenizer is here).
+    Returns what the user should know before the run starts."""
     check_distributed(config, len(hardware.gpus))
-    resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
+    resolved = resolve_model(config.model.id, trust_remote_code=config.model.trust_remote_code)
+    check_context(config, resolved.config)
     check_host_memory(config, hardware.host_ram_bytes)
     # The worker checks again (and on_error: skip is applied there); stopping here leaves no run folder.
-    report = scan_config(config)
+    rows: list[dict[str, Any]] = []
+    report = scan_config(config, keep=rows)
     if report is not None:
         judge(report, config.data)
         check_method(report.format, config.method, config.data.path)
-    elif looks_local(config.data.path):
+        return judge_answer_fit(config_answer_fit(config, rows), config)
+    if looks_local(config.data.path):
         raise BadInput(
             f"data.path: {config.data.path}: no such file or folder",
             hint="Check the path (relative to this shell's folder).",
         )
+    return []

@@ -75,10 +75,12 @@ class DataConfig(Section):
     val_size: Annotated[float, Field(ge=0)] = 0.05
     """Held-out share for eval: a fraction < 1, or a number of rows >= 1 (0 = no eval)."""
     max_length: PositiveInt = 1024
-    """Tokens per training sequence; longer rows are truncated (and counted)."""
+    """Tokens per training sequence; longer rows are truncated (and counted). At most the model's context
+    (max_position_embeddings): the launch refuses more, and more than 1% of rows losing their whole answer."""
     packing: bool = False
     """Pack rows into max_length sequences without padding (TRL's best-fit decreasing packing is padding-free:
-    position ids keep the rows apart, and the answers-only masks are kept)."""
+    position ids keep the rows apart, and the answers-only masks are kept). Method cpt always packs, with TRL's
+    'wrapped' strategy: documents are joined and cut into max_length blocks, so long ones train whole."""
     max_row_bytes: PositiveInt = 1_000_000
     """A row over this many bytes of text is refused: it is that row's problem (file:line, its size), found by the
     check before a run starts instead of the worker running out of memory on it. Raise it for long documents."""

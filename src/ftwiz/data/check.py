@@ -81,6 +81,7 @@ class Report:
     columns: list[str] = field(default_factory=list)
     token_stats: dict[str, Any] | None = None
     recommended_max_length: int | None = None
+    max_length_capped_at: int | None = None  # the model's context, when p99 asked for more (the recommendation)
     loss_token_share: float | None = None
     rows_over_seq_len: int | None = None  # approximate, like token_stats, until a tokenizer measures them
     length_histogram: list[list[int]] | None = None  # [[bin upper bound in tokens, rows], ...], 12 bins to max
@@ -489,11 +490,21 @@ def _length_stats(report: Report, lengths: list[int], seq_len: int | None, max_p
         "total": sum(lengths),
         "approximate": True,
     }
-    recommended = 64 * math.ceil(report.token_stats["p99"] / 64)
-    report.recommended_max_length = min(recommended, max_positions) if max_positions else recommended
+    recommend(report, max_positions)
     if seq_len:
         report.rows_over_seq_len = sum(1 for n in lengths if n > seq_len)
     report.length_histogram = histogram(lengths)
+
+
+def recommend(report: Report, context: int | None) -> Report:
+    """`recommended_max_length` from the rows' p99 (a multiple of 64), never above the model's `context`: a
+    longer sequence than the model was built for is not a length to train at. Says when it capped."""
+    if not report.token_stats:
+        return report
+    wanted = max(64, 64 * math.ceil(report.token_stats["p99"] / 64))
+    report.recommended_max_length = min(wanted, context) if context else wanted
+    report.max_length_capped_at = context if context and wanted > context else None
+    return report
 
 
 def histogram(sorted_lengths: list[int], bins: int = 12) -> list[list[int]]:

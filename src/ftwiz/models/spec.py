@@ -33,6 +33,20 @@ def text_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return config
 
 
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+def context_length(config: Mapping[str, Any]) -> int | None:
+    """The longest sequence the model was built for (tokens), from its config: the language model's part of a
+    multimodal config first, then the top level. None when the config does not say. `data.max_length` above it
+    means positions the model never saw (RoPE) or an index error (learned positions), hence the cap."""
+    for part in (text_config(config), config):
+        value = _first(part, *CONTEXT_KEYS)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     model_type: str
@@ -137,7 +151,7 @@ def spec_from_config(config: Mapping[str, Any]) -> ModelSpec:
         num_experts=experts,
         experts_per_token=top_k,
         moe_intermediate_size=moe_inter,
-        max_positions=_first(cfg, "max_position_embeddings", "n_positions", "seq_length"),
+        max_positions=context_length(config),
         rope_scaling=dict(rope) if isinstance(rope, Mapping) else None,
         dtype=_first(cfg, "dtype", "torch_dtype", default=top.get("torch_dtype")),
         params_embedding=embedding,

@@ -219,14 +219,33 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
     }
 
 
+CPT_CHUNKING = (
+    "cpt: documents joined (each ending in EOS) and cut into {n}-token blocks (TRL's 'wrapped' packing), so a "
+    "document longer than data.max_length trains whole, never truncated to its first {n} tokens"
+)
+
+
+def packing(config: RunConfig) -> tuple[bool, str, str | None]:
+    """(packing, TRL's packing_strategy, the decision to record). Continued pretraining always chunks: without
+    packing TRL truncates each row to max_length (a 256k-token document would train as its first 1,024 tokens),
+    and its default best-fit packing truncates over-long rows too; 'wrapped' concatenates the documents and cuts
+    the stream into full max_length blocks, the usual pretraining layout (blocks may span two documents).
+    Other methods keep data.packing with best-fit decreasing, which keeps rows apart for the answers-only masks."""
+    if config.method == "cpt":
+        return True, "wrapped", CPT_CHUNKING.format(n=config.data.max_length)
+    return config.data.packing, "bfd", None
+
+
 def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
     from trl import SFTConfig
 
     answers_only = config.method == "sft" and config.data.train_on == "assistant"
+    packed, strategy, _ = packing(config)
     return SFTConfig(
         **training_args(config, run, has_eval=has_eval, config_class=SFTConfig),
         max_length=config.data.max_length,
-        packing=config.data.packing,
+        packing=packed,
+        packing_strategy=strategy,
         # Chats arrive pre-tokenized with `assistant_masks` (ftwiz.data.masking), which TRL applies whatever this
         # says; True would make TRL re-check the template and refuse the ones it cannot patch (Llama 3.1).
         assistant_only_loss=False,

@@ -153,6 +153,8 @@ def build_trainer(
     deadline_ts = datetime.fromisoformat(deadline).timestamp() if deadline else None
     callback = RunFolderCallback(run, status, metrics, deadline_ts)
     trainer = build.make_trainer(config, model, tokenizer, data.train, data.eval, run, [callback], decisions)
+    if (chunking := build.packing(config)[2]) is not None:
+        _note(decisions, chunking)
     if (engine := distributed.check_engine(trainer, config)) is not None:
         log.info("%s", engine)
         status.update(strategy=config.distributed.strategy)

@@ -95,7 +95,8 @@ def long_help(key: str, draft: Draft) -> str:
         "max_length": (
             "Rows longer than this are truncated (counted by the data check); shorter ones are padded per batch, or "
             "packed together with data.packing. The logits take micro-batch x length x vocabulary x 6 bytes at "
-            "the loss, which dominates for 128k-vocabulary models."
+            "the loss, which dominates for 128k-vocabulary models. At most the model's context (the launch refuses "
+            "more); method cpt cuts its documents into blocks of this length."
         ),
         "packing": (
             "Packing puts several rows into one max_length sequence with no padding (TRL's best-fit decreasing "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftwiz.commands.data import LengthAdvice
 from ftwiz.data.check import Report
 from ftwiz.hardware.probe import Hardware, Probe
 from ftwiz.runs.store import RunDir
@@ -22,6 +23,8 @@ DataKey = tuple[str, str, str]
 """What a data report was made for: (data.path, data.format, model.id)."""
 DataReport = tuple[DataKey, Report, list[dict[str, Any]]]
 """A data check: its key, the report, the first rows (for the preview)."""
+DataLengths = tuple[DataKey, LengthAdvice]
+"""The lengths measured for a data check, after its report (the model's tokenizer when at hand): key, advice."""
 
 
 def run_doctor() -> list[Any]:
@@ -45,6 +48,8 @@ class WizardState:
     doctor_checks: list[Any] | None = None
     """Their result, once run: a second visit to the Hardware step shows it at once."""
     data_report: DataReport | None = None
+    data_lengths: DataLengths | None = None
+    """The recommended max length and the rows that would lose their answer (measured after the report)."""
     config_path: str = DEFAULT_CONFIG_PATH
     """Where the config is (to be) saved; the Launch step records `ftwiz train <it>`."""
     saved: bool = False

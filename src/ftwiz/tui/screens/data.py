@@ -1,5 +1,9 @@
 """Step 3: the data — checked row by row in a worker (format, errors with their line, lengths), a preview
-through the chat template with the masked prompt dimmed, a length histogram, the recommended max length."""
+through the chat template with the masked prompt dimmed, a length histogram, the recommended max length.
+
+The lengths come from the model's own tokenizer when it is here (a local, cached or bundled model; characters / 4,
+marked approximate, otherwise), the recommendation never exceeds the model's context, and before the user accepts
+it the screen says how many rows would lose their whole answer at that length (the launch refuses more than 1%)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Sparkline, Static
 
+from ftwiz.commands.data import LOSING_SHARE_ALLOWED, AnswerFit, LengthAdvice
 from ftwiz.data.check import Report, describe
 from ftwiz.data.formats import FORMATS as DATA_FORMATS
 from ftwiz.data.formats import methods_for
@@ -38,6 +43,14 @@ class DataScreen(StepScreen):
             self.report = report
             self.rows = rows
             self.error = error
+
+    class Measured(Message, bubble=False):
+        """The check worker's lengths for `key`, measured after its report (the model's tokenizer when here)."""
+
+        def __init__(self, key: DataKey, advice: LengthAdvice) -> None:
+            super().__init__()
+            self.key = key
+            self.advice = advice
 
     class Previewed(Message, bubble=False):
         """The check worker's preview of the first rows through the chat template (after its report)."""
@@ -74,8 +87,8 @@ class DataScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#histogram").display = False
-        report = self.state.data_report
-        if report is not None and report[0] == self._key():
+        report, lengths = self.state.data_report, self.state.data_lengths
+        if report is not None and report[0] == self._key() and lengths is not None and lengths[0] == self._key():
             self._checked(self._key(), report[1], report[2])
         elif self.draft.get("data.path"):
             self._check()
@@ -104,13 +117,18 @@ class DataScreen(StepScreen):
         if not path:
             return
         self.state.data_report = None
+        self.state.data_lengths = None
         self._error: str | None = None
         self.query_one("#data-status", Static).update(Text(f"Checking {path}…", style="cyan"))
-        self._check_worker(self._key(), dict(self.draft.values["data"]), dict(self.draft.values["model"]))
+        answers = self.draft.get("method") == "sft" and self.draft.get("data.train_on") == "assistant"
+        self._check_worker(self._key(), dict(self.draft.values["data"]), dict(self.draft.values["model"]), answers)
 
     @work(thread=True, exclusive=True, group="data")
-    def _check_worker(self, key: DataKey, data: dict[str, Any], model: dict[str, Any]) -> None:
+    def _check_worker(self, key: DataKey, data: dict[str, Any], model: dict[str, Any], answers: bool) -> None:
+        """Scan (fast, posted at once), then the model's tokenizer: exact lengths and the rows that would lose
+        their answer (posted next), then the preview through its template."""
         from ftwiz.data.check import scan
+        from ftwiz.data.preview import load_tokenizer
         from ftwiz.data.source import rows_from
 
         rows: list[dict[str, Any]] = []
@@ -126,13 +144,19 @@ class DataScreen(StepScreen):
             self.post_message(self.Checked(key, None, [], str(exc)))
             return
         self.post_message(self.Checked(key, report, rows[:PREVIEW_ROWS]))
-        self.post_message(self.Previewed(key, self._render_preview(rows[:PREVIEW_ROWS], model, data)))
-
-    def _render_preview(self, rows: list[dict[str, Any]], model: dict[str, Any], data: dict[str, Any]) -> Any:
-        from ftwiz.data.preview import load_tokenizer, segments
-
         try:
             tokenizer, note = load_tokenizer(model["id"], data.get("chat_template"), model["trust_remote_code"])
+        except Exception as exc:  # no tokenizer: lengths stay approximate, and the preview says why it is missing
+            tokenizer, note = None, f"No preview: {exc}"
+        self.post_message(self.Measured(key, measure(report, rows, tokenizer, data, model, answers)))
+        self.post_message(self.Previewed(key, self._render_preview(rows[:PREVIEW_ROWS], tokenizer, note, data)))
+
+    def _render_preview(self, rows: list[dict[str, Any]], tokenizer: Any, note: str, data: dict[str, Any]) -> Any:
+        from ftwiz.data.preview import segments
+
+        if note.startswith("No preview"):
+            return Text(note, style="yellow")
+        try:
             pieces = [segments(row, tokenizer, data["train_on"]) for row in rows]
         except Exception as exc:  # a preview must never break the step: say why it is missing
             return Text(f"No preview: {exc}", style="yellow")
@@ -161,7 +185,10 @@ class DataScreen(StepScreen):
             method = methods_for(report.format)[0]
             self.draft.set("method", method)
             self.notify(f"{report.format} rows: method set to {method}")
-        stats = report.token_stats or {}
+        lengths = self.state.data_lengths
+        advice = lengths[1] if lengths is not None and lengths[0] == key else None
+        shown = advice.report if advice is not None else report
+        stats = shown.token_stats or {}
         self.draft.tokens = stats.get("total")
         text = Text.assemble(
             ("format ", "dim"),
@@ -180,22 +207,26 @@ class DataScreen(StepScreen):
                 f"\ntokens per row {approx}p50 {stats['p50']:,}, p99 {stats['p99']:,}, max {stats['max']:,};"
                 f" {approx}{stats['total']:,} in all"
             )
-            text.append(
-                f"\nrecommended max_length {report.recommended_max_length:,} (covers p99, multiple of 64); "
-                f"now {self.draft.get('data.max_length'):,}"
-            )
+            text.append_text(length_lines(advice, int(self.draft.get("data.max_length"))))
         if report.error_count:
             text.append(f"\n{report.error_count} problem(s):", style="bold red")
             for error in report.errors[:5]:
                 text.append(f"\n  {describe(error)}", style="red")
         self.query_one("#data-status", Static).update(text)
-        self.query_one("#use-length", Button).disabled = not report.recommended_max_length
-        if report.length_histogram:
+        self.query_one("#use-length", Button).disabled = advice is None or not advice.report.recommended_max_length
+        if shown.length_histogram:
             spark = self.query_one("#histogram", Sparkline)
-            spark.data = [count for _, count in report.length_histogram]
+            spark.data = [count for _, count in shown.length_histogram]
             spark.display = True
-            top = report.length_histogram[-1][0]
+            top = shown.length_histogram[-1][0]
             self.query_one("#histogram-axis", Static).update(Text(f"rows by length: 0 … {top:,} tokens", style="dim"))
+
+    def on_data_screen_measured(self, message: Measured) -> None:
+        report = self.state.data_report
+        if message.key != self._key() or report is None or report[0] != message.key:
+            return
+        self.state.data_lengths = (message.key, message.advice)
+        self._checked(*report)
 
     def on_data_screen_previewed(self, message: Previewed) -> None:
         if message.key == self._key():
@@ -204,9 +235,9 @@ class DataScreen(StepScreen):
     @on(Button.Pressed, "#use-length")
     def _use_length(self, event: Button.Pressed) -> None:
         event.stop()
-        report = self.state.data_report
-        if report is not None and report[1].recommended_max_length:
-            self.draft.set("data.max_length", report[1].recommended_max_length)
+        report, lengths = self.state.data_report, self.state.data_lengths
+        if report is not None and lengths is not None and lengths[1].report.recommended_max_length:
+            self.draft.set("data.max_length", lengths[1].report.recommended_max_length)
             self._checked(*report)
             self.notify(f"data.max_length = {self.draft.get('data.max_length')}")
 
@@ -228,3 +259,55 @@ class DataScreen(StepScreen):
         if report.error_count and self.draft.get("data.on_error") == "stop":
             return f"{report.error_count} problem(s) in the data: fix them, or choose 'on bad rows: skip'."
         return None
+
+
+def measure(
+    report: Report,
+    rows: list[dict[str, Any]],
+    tokenizer: Any,
+    data: dict[str, Any],
+    model: dict[str, Any],
+    answers: bool,
+) -> LengthAdvice:
+    """The lengths for the screen (in the check worker): the model's tokenizer when it is here, else, or when it
+    fails on these rows, characters / 4; the recommendation capped at the model's context."""
+    from ftwiz.commands.data import advise_length, model_context
+
+    try:
+        context = model_context(model["id"], trust_remote_code=model["trust_remote_code"])
+    except FtwizError:
+        context = None
+    options = {"model_ref": model["id"], "context": context, "answers": answers}
+    if tokenizer is not None:
+        try:
+            return advise_length(report, rows, tokenizer=tokenizer, chat_template=data.get("chat_template"), **options)
+        except Exception:  # the template fails on these rows: the report lists them; lengths stay approximate
+            pass
+    return advise_length(report, rows, tokenizer=None, **options)
+
+
+def length_lines(advice: LengthAdvice | None, current: int) -> Text:
+    """The recommended max length, where it comes from, and how many rows would lose their answer at it and at
+    the current length."""
+    if advice is None:
+        return Text("\nmeasuring lengths with the model's tokenizer…", style="cyan")
+    report, approx = advice.report, "~" if advice.approximate else ""
+    recommended = report.recommended_max_length or 0
+    why = "covers p99, multiple of 64"
+    if report.max_length_capped_at:
+        why = f"capped at the model's context; p99 is {(report.token_stats or {}).get('p99', 0):,}"
+    text = Text(f"\nrecommended max_length {approx}{recommended:,} ({why}; {advice.source})")
+    text.append_text(_losing("at", advice.fit(recommended), approx))
+    now = advice.fit(current) if current != recommended else None
+    text.append_text(_losing("now", now, approx) if now is not None else Text(f"\n  now {current:,}"))
+    if advice.context and current > advice.context:
+        text.append(f" (beyond the model's {advice.context:,}-token context: the launch refuses it)", style="bold red")
+    return text
+
+
+def _losing(label: str, fit: AnswerFit | None, approx: str) -> Text:
+    if fit is None:
+        return Text("")
+    style = "green" if not fit.losing else ("bold red" if fit.share > LOSING_SHARE_ALLOWED else "yellow")
+    lost = f"{approx}{fit.losing:,} of {fit.rows:,} rows lose their answer"
+    return Text(f"\n  {label} {fit.max_length:,}: {lost}", style=style)
