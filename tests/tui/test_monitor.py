@@ -339,3 +339,19 @@ async def test_p_shows_the_held_out_prompts_before_and_after_side_by_side(tmp_pa
         assert "Held-out prompts" in text and "Where does Ana live?" in text and "Riga" in text
         await pilot.press("escape")
         assert isinstance(app.screen, MonitorScreen)
+
+
+async def test_the_first_frame_of_a_run_just_launched_says_queued_not_died(tmp_path, monkeypatch):
+    """The Launch step hands over to the monitor the moment the worker is spawned: status.json is the launcher's
+    `queued` (created seconds ago, no pid, no heartbeat). Its first frame must not call the run dead."""
+    from ftwiz.commands.launch import prepare_run
+    from ftwiz.config.presets import load_config
+
+    monkeypatch.chdir(tmp_path)
+    run = prepare_run(load_config("tiny-demo").config, argv=["ftwiz", "--preset", "tiny-demo"], preset="tiny-demo")
+    app = monitor(run, poll_seconds=NO_TICKS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+    assert "queued" in text
+    assert "died" not in text

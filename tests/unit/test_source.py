@@ -74,3 +74,17 @@ def test_data_check_reads_a_subset_as_json(hub_folder: Path):
     result = run_cli("data", "check", str(hub_folder), "--subset", "chat", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows"] == 6 and json.loads(result.stdout)["format"] == "messages"
+
+
+def test_an_uncached_hub_dataset_offline_is_bad_input_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Offline, a hub id not in the datasets cache fails in seconds with a way out, not a 25 s ConnectionError."""
+    import time
+
+    monkeypatch.setattr("ftwiz.data.source.hub_reachable", lambda: False)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    started = time.monotonic()
+    with pytest.raises(BadInput) as caught:
+        list(rows_from("nobody-here/not-a-dataset"))
+    assert "cannot reach the Hugging Face hub" in str(caught.value)
+    assert "tiny-demo" in (caught.value.hint or "")
+    assert time.monotonic() - started < 15

@@ -102,3 +102,17 @@ def test_stop_requests_are_files(tmp_path):
     request_stop(run, reason="Ctrl-C")
     assert stop_requested(run)
     assert json.loads(run.stop_request.read_text())["reason"] == "Ctrl-C"
+
+
+def test_a_run_the_launcher_just_queued_is_queued_until_its_creation_is_stale():
+    """Right after `--detach` (or the wizard's Launch) status.json holds only `queued` and `created_at`: no pid,
+    no heartbeat yet. That is a worker still starting, not a dead one; only a minute later is it `died`."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    fresh = {"state": "queued", "run_id": "r", "created_at": now.isoformat(timespec="seconds")}
+    assert effective_state(fresh) == "queued"
+    assert effective_state(fresh, now=now.timestamp() + 5) == "queued"
+    old = {**fresh, "created_at": (now - timedelta(minutes=2)).isoformat(timespec="seconds")}
+    assert effective_state(old) == "died"
+    assert effective_state({"state": "queued", "created_at": "not a date"}) == "died"

@@ -20,6 +20,7 @@ from ftwiz import bundled
 from ftwiz.data import registry
 from ftwiz.data.check import MAX_ROW_BYTES, PER_LINE, TEXT_SUFFIXES, Row, local_rows
 from ftwiz.errors import BadInput
+from ftwiz.models.resolve import hub_reachable
 
 
 def is_local(ref: str) -> bool:
@@ -96,11 +97,31 @@ def _load_with_datasets(ref: str, kind: str, subset: str | None, split: str) -> 
                     raise BadInput(f"data.split: {ref} has no split {split!r}; it has {', '.join(loaded)}")
                 loaded = loaded[split]
             return loaded
+        if kind == "hub" and not hub_reachable():
+            # No network: datasets would retry the hub for ~25 s before raising. Offline mode goes straight to
+            # its cache (a dataset loaded before still loads) or fails at once.
+            return _load_offline(datasets, ref, subset, split)
         return datasets.load_dataset(ref, name=subset, split=split)
     except BadInput:
         raise
+    except ConnectionError as exc:  # the hub unreachable (or offline mode) and the dataset not in the cache
+        raise BadInput(
+            f"data.path: cannot reach the Hugging Face hub for {where}, and it is not in the local datasets cache",
+            hint="Connect to the network once (the dataset is cached for later), or give a local file or folder "
+            "(try the bundled demo: ftwiz:tiny-demo/data/train.jsonl).",
+        ) from exc
     except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
         raise BadInput(
             f"data.path: cannot load {where}: {exc}",
             hint="Check data.path, data.subset (a hub dataset's config name) and data.split.",
         ) from exc
+
+
+def _load_offline(datasets: Any, ref: str, subset: str | None, split: str) -> Any:
+    """`load_dataset` in datasets' offline mode (its module-level switch, restored after)."""
+    saved = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = True
+    try:
+        return datasets.load_dataset(ref, name=subset, split=split)
+    finally:
+        datasets.config.HF_HUB_OFFLINE = saved

@@ -129,16 +129,32 @@ def pid_alive(pid: int | None) -> bool:
 
 def effective_state(status: dict[str, Any], now: float | None = None) -> str:
     """The recorded state, or `died` when an active run's worker is gone: at once when it ran on this machine
-    and its pid is dead; otherwise (another host sharing the folder, a reused pid) once its heartbeat is stale."""
+    and its pid is dead; otherwise (another host sharing the folder, a reused pid, a worker that never started)
+    once its last sign of life is stale. A queued run the launcher just wrote (no pid, no heartbeat yet) counts
+    from its `created_at`: seconds old, it is `queued`, not dead."""
     state = status.get("state", "queued")
     if state in ACTIVE_STATES:
         here = status.get("host") == socket.gethostname() and status.get("pid")
         if here and not pid_alive(status.get("pid")):
             return "died"
-        stale = (now or time.time()) - float(status.get("heartbeat") or 0) > STALE_SECONDS
+        stale = (now or time.time()) - last_sign_of_life(status) > STALE_SECONDS
         if stale and (status.get("host") not in (None, socket.gethostname()) or not pid_alive(status.get("pid"))):
             return "died"
     return state
+
+
+def last_sign_of_life(status: dict[str, Any]) -> float:
+    """Epoch seconds of the worker's last heartbeat, else of the run's creation (0 when neither is readable)."""
+    try:
+        beat = float(status.get("heartbeat") or 0)
+    except (TypeError, ValueError):
+        beat = 0.0
+    if beat:
+        return beat
+    try:
+        return datetime.fromisoformat(str(status.get("created_at"))).timestamp()
+    except ValueError:
+        return 0.0
 
 
 class LocalStatus:
