@@ -123,19 +123,23 @@ def wizard(args: argparse.Namespace, loaded: Any = None, *, review: bool = False
             hint="Without one (a pipe, cron, CI), run headless: ftwiz --preset NAME --headless, "
             "or ftwiz train CONFIG.yaml --headless.",
         )
-    from ftwiz.models.cache import cache_dir
     from ftwiz.plan.draft import Draft
-    from ftwiz.tui.wizard import DEFAULT_CONFIG_PATH, REVIEW, make_wizard, quiet_libraries
+    from ftwiz.tui.failures import fatal_message, quiet_libraries
+    from ftwiz.tui.monitor import outcome_message
+    from ftwiz.tui.wizard import DEFAULT_CONFIG_PATH, REVIEW, make_wizard
 
-    quiet_libraries(cache_dir() / "wizard.log")
+    quiet_libraries()
     draft = Draft.from_config(loaded.config, loaded.preset_name) if loaded is not None else Draft()
     path = str(loaded.source) if review and loaded is not None else DEFAULT_CONFIG_PATH
     app = make_wizard(draft, runs_dir=draft.get("output.runs_dir"), start=REVIEW if review else 0, config_path=path)
-    app.run()
+    app.run()  # restores the terminal before it returns, even after an error
     run = app.state.launched_run
     if run is not None:
-        _say(f"Run {run.id} goes on in the background: ftwiz attach {run.id}")
+        _say(outcome_message(run))
         print(run.path)
+    if fatal := fatal_message(app):
+        print(fatal, file=sys.stderr)
+        return ExitCode.RUN_FAILED
     return ExitCode.OK
 
 

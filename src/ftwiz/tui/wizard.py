@@ -13,20 +13,17 @@ them. Workers change nothing themselves: they post their result, and its handler
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
-import warnings
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.message import Message
 from textual.screen import Screen
 
 from ftwiz.hardware.probe import Hardware, Probe
 from ftwiz.plan.draft import Draft
+from ftwiz.tui.failures import ReportsFailures, quiet_libraries
 from ftwiz.tui.messages import DraftChanged, GoTo, Launched
 from ftwiz.tui.screens.base import STEP_NAMES, StepScreen
 from ftwiz.tui.screens.data import DataScreen
@@ -35,7 +32,7 @@ from ftwiz.tui.screens.launch import LaunchScreen
 from ftwiz.tui.screens.method import MethodScreen
 from ftwiz.tui.screens.model import ModelScreen
 from ftwiz.tui.screens.review import ReviewScreen
-from ftwiz.tui.state import DEFAULT_CONFIG_PATH, WizardState, run_doctor
+from ftwiz.tui.state import DEFAULT_CONFIG_PATH, WizardState, missing_before, run_doctor
 
 __all__ = ["DEFAULT_CONFIG_PATH", "REVIEW", "STEPS", "WizardApp", "make_wizard", "quiet_libraries", "run_doctor"]
 
@@ -70,9 +67,10 @@ def make_wizard(
     return WizardApp(draft or Draft(), state, start=start, monitor=monitor)
 
 
-class WizardApp(App[int]):
+class WizardApp(ReportsFailures):
     """State: the Draft (what will run) and the WizardState (what the steps learned). Each visit builds the step's
-    screen afresh over both; screens post messages up (GoTo, Launched, DraftChanged) and the App acts on them."""
+    screen afresh over both; screens post messages up (GoTo, Launched, DraftChanged) and the App acts on them.
+    Failures of workers and palette commands are reported and the wizard goes on (tui/failures.py)."""
 
     CSS_PATH = "wizard.tcss"
     TITLE = "ftwiz"
@@ -101,9 +99,12 @@ class WizardApp(App[int]):
             self.hardware_then_model(
                 self.state.hardware, self.state.runs_dir, self.state.probe, ref, int(self.draft.get("adapter.r"))
             )
+        self.state.reached = self._start
         self.goto(self._start)
 
     def goto(self, step: int) -> None:
+        """Open `step` (Next, Back and the palette come here)."""
+        self.state.reached = max(self.state.reached, step)
         screen = STEPS[step](self.draft, self.state)
         if isinstance(self.screen, StepScreen):
             self.switch_screen(screen)
@@ -112,6 +113,17 @@ class WizardApp(App[int]):
 
     def on_go_to(self, message: GoTo) -> None:
         self.goto(message.step)
+
+    def jump(self, step: int) -> None:
+        """The palette's "Go to step N": refused, as Next would, while an earlier step is not done."""
+        missing = missing_before(step, self.draft, self.state)
+        if missing is not None:
+            earlier, problem = missing
+            self.notify(
+                f"Step {earlier + 1} ({STEP_NAMES[earlier]}) first: {problem}", title="Not yet", severity="warning"
+            )
+            return
+        self.goto(step)
 
     @work(thread=True, group="prefetch")
     def hardware_then_model(
@@ -158,24 +170,15 @@ class WizardApp(App[int]):
         self.push_screen(MonitorScreen(message.run), callback=lambda _: self.exit(0))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Textual's commands, then the wizard's; every one runs through the app's error path (a failing command
+        is reported, the wizard goes on)."""
+        for command in super().get_system_commands(screen):
+            yield command._replace(callback=self.guarded(command.callback, command.title))
         for i, name in enumerate(STEP_NAMES):
-            yield SystemCommand(f"Go to step {i + 1}: {name}", f"Open the {name} step", lambda i=i: self.goto(i))
+            title = f"Go to step {i + 1}: {name}"
+            yield SystemCommand(title, f"Open the {name} step", self.guarded(lambda i=i: self.jump(i), title))
         if isinstance(screen, MethodScreen):
-            yield SystemCommand("Recommend", "Fill in the planner's choice, with reasons", screen.action_recommend)
+            recommend = self.guarded(screen.action_recommend, "Recommend")
+            yield SystemCommand("Recommend", "Fill in the planner's choice, with reasons", recommend)
         if isinstance(screen, ReviewScreen):
-            yield SystemCommand("Save config", "Write the YAML", screen.action_save)
-
-
-def quiet_libraries(log_path: Path) -> None:
-    """Library noise (warnings, transformers/bitsandbytes logging) goes to a log file, never onto the screen."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
-    warnings.simplefilter("default")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            yield SystemCommand("Save config", "Write the YAML", self.guarded(screen.action_save, "Save config"))

@@ -14,7 +14,7 @@ read, `dialogs` are the stop confirmation and the samples, `commands` the comman
 
 from __future__ import annotations
 
-from ftwiz.tui.monitor.app import MonitorApp, leave_message, run_monitor
+from ftwiz.tui.monitor.app import MonitorApp, leave_message, outcome_message, run_monitor
 from ftwiz.tui.monitor.commands import MonitorCommands
 from ftwiz.tui.monitor.dialogs import ConfirmStop, SamplesScreen
 from ftwiz.tui.monitor.formatting import display_path, fmt_count, fmt_duration, fmt_gib
@@ -56,5 +56,6 @@ __all__ = [
     "fmt_duration",
     "fmt_gib",
     "leave_message",
+    "outcome_message",
     "run_monitor",
 ]

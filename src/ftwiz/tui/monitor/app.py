@@ -6,15 +6,16 @@ import time
 from collections.abc import Callable
 
 from rich.console import Console
-from textual.app import App
 
 from ftwiz.errors import BadInput, ExitCode
 from ftwiz.runs.store import ACTIVE_STATES, RunDir, effective_state, read_status
+from ftwiz.tui.failures import ReportsFailures, fatal_message, quiet_libraries
 from ftwiz.tui.monitor.screen import POLL_SECONDS, MonitorScreen
 
 
-class MonitorApp(App[str]):
-    """`ftwiz attach`: the monitor screen on its own. Exits with the run's state when the user leaves."""
+class MonitorApp(ReportsFailures):
+    """`ftwiz attach`: the monitor screen on its own. Exits with the run's state when the user leaves; a failure
+    in a palette command or a handler is reported and the monitor goes on (tui/failures.py)."""
 
     TITLE = "ftwiz monitor"
 
@@ -42,12 +43,34 @@ def leave_message(run: RunDir) -> str | None:
     return f"Left the monitor. Run {run.id} goes on in the background; come back with: ftwiz attach {run.id}"
 
 
+def outcome_message(run: RunDir) -> str:
+    """What is true of the run once the user leaves its monitor (or the wizard that launched it): still going,
+    and how to come back; completed, and where the adapter is; or failed/stopped/died, why, and what next."""
+    going = leave_message(run)
+    if going is not None:
+        return going
+    status = read_status(run)
+    state = effective_state(status)
+    if state == "completed":
+        where = f"the adapter is in {run.adapter}" if run.adapter.exists() else f"its folder is {run.path}"
+        return f"Run {run.id} completed; {where}. Try it with: ftwiz chat {run.id}"
+    if state == "stopped":
+        return f"Run {run.id} stopped at step {status.get('step', 0)}; continue it with: ftwiz resume {run.id}"
+    error = (status.get("error") or {}).get("summary") or "the worker ended without a final state"
+    first = " / ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"Run {run.id} {state}: {first}. Its log: {run.log}; after a fix: ftwiz resume {run.id}"
+
+
 def run_monitor(run: RunDir) -> int:
-    """Show the monitor until the user leaves. Leaving never stops the run, so this returns 0."""
+    """Show the monitor until the user leaves, then say what is true of the run. Leaving never stops the run,
+    so this returns 0, unless the monitor itself stopped on an internal error (1, with the log's path)."""
     if not run.path.is_dir():
         raise BadInput(f"no run folder at {run.path}", hint="`ls runs/` lists the runs.")
-    MonitorApp(run).run()
-    message = leave_message(run)
-    if message:
-        Console(soft_wrap=True).print(message, highlight=False, markup=False)
+    quiet_libraries()
+    app = MonitorApp(run)
+    app.run()
+    if fatal := fatal_message(app, "the monitor"):
+        Console(stderr=True, soft_wrap=True).print(fatal, highlight=False, markup=False)
+        return int(ExitCode.RUN_FAILED)
+    Console(soft_wrap=True).print(outcome_message(run), highlight=False, markup=False)
     return int(ExitCode.OK)

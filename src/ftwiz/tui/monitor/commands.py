@@ -7,11 +7,19 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ftwiz.tui.failures import ReportsFailures
+
 
 class MonitorCommands(Provider):
     """The monitor's keys as command palette entries (ctrl+p), for those who look there first."""
 
     def _commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
+        """The entries, each through the app's error path when it has one (a failing command is reported)."""
+        for name, help_text, callback in self._entries():
+            app = self.app
+            yield name, help_text, app.guarded(callback, name) if isinstance(app, ReportsFailures) else callback
+
+    def _entries(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         from ftwiz.tui.monitor.screen import MonitorScreen  # late: the screen lists this provider in COMMANDS
 
         screen = self.screen

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Markdown, Static
+from textual.worker import Worker, WorkerState
 
 from ftwiz.plan.draft import Draft
 from ftwiz.tui.help import SHORT, help_markdown
@@ -40,6 +41,19 @@ class HelpPanel(ModalScreen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss()
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error) or type(error).__name__).splitlines()[0]
+
+
+def failure_text(error: BaseException, doing: str) -> Text:
+    """A worker's failure for a step's status line: the error's first line (and its hint when it has one)."""
+    from ftwiz.errors import FtwizError
+
+    if isinstance(error, FtwizError):
+        return Text(str(error), style="red")
+    return Text(f"{doing} failed: {_first_line(error)} (the traceback is in wizard.log)", style="red")
 
 
 class StepScreen(Screen[None]):
@@ -82,6 +96,15 @@ class StepScreen(Screen[None]):
     def draft_updated(self) -> None:
         """The draft changed behind this step's back (`DraftChanged`: e.g. the app's prefetch of the hardware and
         the model landed): show it."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.work_failed(event.worker.error)
+
+    def work_failed(self, error: BaseException) -> None:
+        """One of this step's workers raised (the app has logged it and told the user): say so where the step
+        waited for it. Steps with a status line of their own override this."""
+        self.query_one("#field-help", Static).update(Text(f" {_first_line(error)}", style="red"))
 
     def _step_bar(self) -> Text:
         text = Text(" ")

@@ -15,14 +15,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Select, Sparkline, Static
+from textual.widgets import Button, Input, Label, LoadingIndicator, Select, Sparkline, Static
 
 from ftwiz.commands.data import LOSING_SHARE_ALLOWED, AnswerFit, LengthAdvice
 from ftwiz.data.check import Report, describe
 from ftwiz.data.formats import FORMATS as DATA_FORMATS
 from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
-from ftwiz.tui.screens.base import StepScreen
+from ftwiz.tui.screens.base import StepScreen, failure_text
 from ftwiz.tui.state import DataKey
 
 FORMATS = ("auto", *DATA_FORMATS)
@@ -31,6 +31,9 @@ PREVIEW_ROWS = 2
 
 class DataScreen(StepScreen):
     step = 2
+    DEFAULT_CSS = """
+    #data-spinner { height: 1; width: 12; margin: 1 0 0 0; }
+    """
 
     class Checked(Message, bubble=False):
         """The check worker's report for `key` (data.path, data.format, model.id), or why there is none."""
@@ -78,6 +81,7 @@ class DataScreen(StepScreen):
                 id="on_error",
                 compact=True,
             )
+        yield LoadingIndicator(id="data-spinner")  # shown while a check runs (a hub dataset can take seconds)
         yield Static("", id="data-status")
         yield Sparkline([], id="histogram")
         yield Static("", id="histogram-axis")
@@ -87,6 +91,7 @@ class DataScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#histogram").display = False
+        self._waiting(False)
         report, lengths = self.state.data_report, self.state.data_lengths
         if report is not None and report[0] == self._key() and lengths is not None and lengths[0] == self._key():
             self._checked(self._key(), report[1], report[2])
@@ -120,6 +125,7 @@ class DataScreen(StepScreen):
         self.state.data_lengths = None
         self._error: str | None = None
         self.query_one("#data-status", Static).update(Text(f"Checking {path}…", style="cyan"))
+        self._waiting(True)
         answers = self.draft.get("method") == "sft" and self.draft.get("data.train_on") == "assistant"
         self._check_worker(self._key(), dict(self.draft.values["data"]), dict(self.draft.values["model"]), answers)
 
@@ -171,6 +177,7 @@ class DataScreen(StepScreen):
     def on_data_screen_checked(self, message: Checked) -> None:
         if message.key != self._key():  # the user changed the path, format or model meanwhile
             return
+        self._waiting(False)
         if message.report is None:
             self._error = message.error
             self.query_one("#data-status", Static).update(Text(message.error or "", style="red"))
@@ -240,6 +247,15 @@ class DataScreen(StepScreen):
             self.draft.set("data.max_length", lengths[1].report.recommended_max_length)
             self._checked(*report)
             self.notify(f"data.max_length = {self.draft.get('data.max_length')}")
+
+    def _waiting(self, waiting: bool) -> None:
+        self.query_one("#data-spinner", LoadingIndicator).display = waiting
+
+    def work_failed(self, error: BaseException) -> None:
+        """The check raised something unexpected (reported by the app): the step says so, Next refuses."""
+        self._waiting(False)
+        self._error = str(error) or type(error).__name__
+        self.query_one("#data-status", Static).update(failure_text(error, "Checking the data"))
 
     def complete(self) -> str | None:
         typed = self.query_one("#data", Input).value.strip()

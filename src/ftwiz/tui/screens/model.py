@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label, RadioButton, RadioSet, Static
 
 from ftwiz.errors import FtwizError
-from ftwiz.tui.screens.base import StepScreen
+from ftwiz.tui.screens.base import StepScreen, failure_text
 from ftwiz.views import human
 
 TARGET_SETS = ("attention_qv", "attention", "all_linear")
@@ -155,3 +155,8 @@ class ModelScreen(StepScreen):
         ):
             return "Give the custom target module names."
         return None
+
+    def work_failed(self, error: BaseException) -> None:
+        """The inspection raised something unexpected (reported by the app): the step says so, Next refuses."""
+        self._error = str(error) or type(error).__name__
+        self.query_one("#model-status", Static).update(failure_text(error, "Inspecting the model"))
