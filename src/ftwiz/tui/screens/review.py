@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,13 +11,58 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ftwiz.errors import FtwizError
 from ftwiz.files import write_text_atomic
 from ftwiz.plan.draft import about
+from ftwiz.tui.messages import GoTo
 from ftwiz.tui.screens.base import StepScreen
+
+
+def free_name(path: Path) -> Path:
+    """The first of `name-2.yaml`, `name-3.yaml`, ... next to `path` that does not exist."""
+    n = 2
+    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    return candidate
+
+
+class ConfirmOverwrite(ModalScreen[str]):
+    """The config file exists and this wizard did not write it: overwrite it, save under a new name, or neither.
+    Dismissed with "overwrite", "rename" or "cancel"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss('cancel')", "Cancel")]
+    DEFAULT_CSS = """
+    ConfirmOverwrite { align: center middle; }
+    ConfirmOverwrite > Vertical {
+        width: 66; max-width: 95%; height: auto; border: thick $warning; background: $surface; padding: 1 2;
+    }
+    ConfirmOverwrite Horizontal { height: auto; margin: 1 0 0 0; }
+    ConfirmOverwrite Button { margin: 0 1 0 0; }
+    """
+
+    def __init__(self, path: Path, new: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.new = new
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"{self.path} already exists (this wizard did not write it).", markup=False)
+            with Horizontal():
+                yield Button(f"Save as {self.new.name}", id="rename", variant="primary", compact=True)
+                yield Button("Overwrite", id="overwrite", variant="warning", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#rename", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id or "cancel")
 
 
 class ReviewScreen(StepScreen):
@@ -79,8 +125,34 @@ class ReviewScreen(StepScreen):
     def _path_changed(self, event: Input.Changed) -> None:
         self._show_command()
 
-    def action_save(self) -> bool:
-        path = Path(self.query_one("#save_path", Input).value.strip() or self.state.config_path).expanduser()
+    def _target(self) -> Path:
+        return Path(self.query_one("#save_path", Input).value.strip() or self.state.config_path).expanduser()
+
+    def _ours(self, path: Path) -> bool:
+        """This wizard wrote `path` (so saving again over it needs no question)."""
+        return self.state.saved and Path(self.state.config_path).expanduser().resolve() == path.resolve()
+
+    def action_save(self, then: Callable[[], None] | None = None) -> None:
+        """Save the YAML (asking first when the file exists and is not this wizard's), then call `then`."""
+        path = self._target()
+        if path.exists() and not self._ours(path):
+            new = free_name(path)
+            self.app.push_screen(ConfirmOverwrite(path, new), callback=lambda answer: self._answered(answer, new, then))
+            return
+        if self._write(path) and then is not None:
+            then()
+
+    def _answered(self, answer: str | None, new: Path, then: Callable[[], None] | None) -> None:
+        if answer == "rename":
+            self.query_one("#save_path", Input).value = str(new)
+        elif answer != "overwrite":
+            self.notify("Not saved.", timeout=3)
+            return
+        path = new if answer == "rename" else self._target()
+        if self._write(path) and then is not None:
+            then()
+
+    def _write(self, path: Path) -> bool:
         try:
             write_text_atomic(path, self.draft.yaml())
         except (FtwizError, OSError) as exc:
@@ -90,6 +162,14 @@ class ReviewScreen(StepScreen):
         self.state.saved = True
         self.notify(f"Saved {path}")
         return True
+
+    def action_next(self) -> None:
+        """Next saves the config (the launched run must be repeatable), asking before it overwrites a file."""
+        missing = self.complete()
+        if missing:
+            self.notify(missing, title="Not yet", severity="warning")
+            return
+        self.action_save(then=lambda: self.post_message(GoTo(self.step + 1)))
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self, event: Button.Pressed) -> None:
@@ -101,6 +181,4 @@ class ReviewScreen(StepScreen):
             self.draft.config()
         except FtwizError as exc:
             return str(exc)
-        if not self.state.saved and not self.action_save():  # the launched run must be repeatable
-            return "Could not save the config."
         return None
