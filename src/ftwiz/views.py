@@ -296,9 +296,12 @@ def print_runs(root: Any, rows: list[dict[str, Any]], console: Console | None = 
         duration = _duration(row["duration_seconds"]) if row.get("duration_seconds") is not None else "–"
         state = Text(row["state"], style=STATE_STYLE.get(row["state"], ""))
         table.add_row(row["id"], state, steps, loss, duration)
-        if row.get("error"):
-            table.add_row("", Text(f"  {row['error'][:100]}", style="red"), "", "", "")
     console.print(table)
+    # Why each failed, below the table and whole (wrapped at words): a narrow column would cut it mid-word.
+    for row in rows:
+        if row.get("error"):
+            reason = " / ".join(line.strip() for line in str(row["error"]).splitlines() if line.strip())
+            console.print(Text.assemble((f"{row['id']} {row['state']}: ", "bold"), (reason, "red")))
     console.print(f"[dim]{root}: ftwiz attach RUN · ftwiz stop RUN · ftwiz resume RUN[/]", highlight=False)
 
 

@@ -90,3 +90,48 @@ def test_every_field_has_a_hint_and_the_long_help_uses_this_models_numbers(llama
     assert "trainable parameters" in long_help("r", llama8b) and "8,030,261,248" in long_help("adapter", llama8b)
     assert "NF4" in long_help("nf4", llama8b) and "left" in long_help("padding_side", llama8b)
     assert long_help("accum", llama8b) == SHORT["accum"]  # no long text: the hint
+
+
+def test_run_names_say_which_model_and_what_it_trains():
+    from ftwiz.commands.launch import default_run_name
+
+    draft = Draft.from_config(load_config("phi2-qlora").config, "phi2-qlora")
+    assert default_run_name(draft.config(), draft.preset) == "phi2-qlora"
+    draft.set("adapter.type", "lora")  # Recommend switched the method: no longer the preset's run
+    assert default_run_name(draft.config(), draft.preset) == "phi-2-lora"
+
+    demo = Draft()
+    demo.set("model.id", "ftwiz:tiny-demo/model")  # not "…-model": the generic folder names nothing
+    demo.set("data.path", "ftwiz:tiny-demo/data/train.jsonl")
+    assert default_run_name(demo.config(), None) == "tiny-demo-lora"
+    demo.set("model.id", "/data/checkpoints/my-llama/final")
+    assert default_run_name(demo.config(), None) == "my-llama-lora"
+    demo.set("output.run_name", "mine")  # the user's own name always wins
+    demo.set("adapter.type", "ia3")
+    assert default_run_name(demo.config(), None) == "mine"
+
+
+def test_runs_listing_gives_each_failure_whole(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ftwiz.views import print_runs
+
+    reason = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.6 GiB total capacity; 21.9 GiB allocated)"
+    rows = [
+        {
+            "id": "20260101-000000-phi-2-lora",
+            "state": "failed",
+            "step": 3,
+            "max_steps": 100,
+            "loss": 1.2,
+            "duration_seconds": 40,
+            "error": reason,
+        }
+    ]
+    out = io.StringIO()
+    print_runs(tmp_path, rows, Console(file=out, width=80))
+    text = out.getvalue()
+    assert " ".join(text.split()).count(reason) == 1  # every word there, none cut (wrapped at spaces)
+    assert all(word in text.split() for word in reason.split())

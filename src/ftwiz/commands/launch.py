@@ -49,11 +49,23 @@ def start(
     return Started(run, spawn_worker(run), config, notes)
 
 
+GENERIC_FOLDERS = frozenset({"model", "models", "checkpoint", "final", "merged", "hf", "weights", "snapshot"})
+"""Last path components that do not name a model (`ftwiz:tiny-demo/model`, `out/final`): the parent does."""
+
+
 def default_run_name(config: RunConfig, preset: str | None) -> str:
-    """The preset's name, else the model's last path component, made safe for a folder name."""
+    """`output.run_name`, else the preset's name, else the model's name and what the run trains (`phi-2-qlora`,
+    `tiny-demo-dpo`), made safe for a folder name."""
     if config.output.run_name:
         return config.output.run_name
-    base = preset or Path(config.model.id.rstrip("/")).name or "run"
+    if preset:
+        base = preset
+    else:
+        parts = [p for p in re.split(r"[/:]", config.model.id.rstrip("/")) if p]
+        while len(parts) > 1 and parts[-1].lower() in GENERIC_FOLDERS:
+            parts.pop()
+        what = config.adapter.type if config.method == "sft" else config.method
+        base = f"{parts[-1] if parts else 'run'}-{what}"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "run"
 
 

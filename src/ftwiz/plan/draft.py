@@ -34,6 +34,10 @@ def _defaults() -> dict[str, Any]:
     return data
 
 
+NAMING_KEYS = frozenset({"model.id", "method", "adapter.type"})
+"""What a preset's run name stands for: changing one drops the preset's name (the run is named afresh)."""
+
+
 @dataclass
 class Draft:
     """The wizard's one state: a RunConfig-shaped dict plus what the steps learned (GPU, inspection, data)."""
@@ -63,7 +67,12 @@ class Draft:
         node = self.values
         for key in parents:
             node = node[key]
+        changed = node.get(last) != value
         node[last] = value
+        if changed and path in NAMING_KEYS and self.preset and self.values["output"].get("run_name") == self.preset:
+            # No longer the preset's run (Recommend switched the method, another model): its name would mislead.
+            self.values["output"]["run_name"] = None
+            self.preset = None
         if path == "adapter.type":  # QLoRA is LoRA on a 4-bit base: keep quant consistent with the choice
             self.values["quant"]["bits"] = 4 if value == "qlora" else "none"
 
