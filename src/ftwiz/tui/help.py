@@ -13,7 +13,8 @@ SHORT: dict[str, str] = {
     "model": "A hub id (Qwen/Qwen2.5-0.5B-Instruct), a local folder, or ftwiz:tiny-demo/model. Enter inspects it.",
     "targets": "Which linear layers get LoRA adapters: more layers, more capacity, more memory.",
     "custom_targets": "Module names, comma-separated (e.g. q_proj,v_proj).",
-    "data": "A .jsonl/.json/.csv/.parquet/.txt file, folder or glob, or a hub dataset. Enter checks it.",
+    "data": "A .jsonl/.json/.csv/.parquet/.txt file, folder, glob or hub dataset (demo: "
+    "ftwiz:tiny-demo/data/train.jsonl). Enter checks it.",
     "format": "How rows are read; auto detects it from the keys.",
     "on_error": "stop: bad rows stop the run. skip: bad rows are dropped and counted.",
     "method": "sft: answers to prompts. cpt: raw text. dpo/orpo/kto: preference pairs; kto also thumbs-up/down.",
@@ -158,6 +159,8 @@ GLOSSARY = {
 
 
 def help_markdown(key: str, draft: Draft) -> str:
-    """The focused field's explanation first, then every other topic: one scrollable page (F1)."""
-    keys = [key] + [k for k in GLOSSARY if k != key]
-    return "\n\n".join(f"## {GLOSSARY.get(k, k.replace('_', ' '))}\n\n{long_help(k, draft)}" for k in keys)
+    """The focused field's explanation, then - below a rule, under their own heading - the other topics, so the
+    page answers the question asked before it becomes a glossary (F1)."""
+    title = GLOSSARY.get(key, key.replace("_", " "))
+    others = "\n\n".join(f"### {GLOSSARY[k]}\n\n{long_help(k, draft)}" for k in GLOSSARY if k != key)
+    return f"## {title}\n\n{long_help(key, draft)}\n\n---\n\n## Other topics\n\n{others}"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import SystemCommand
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 
@@ -33,6 +34,7 @@ from ftwiz.tui.screens.method import MethodScreen
 from ftwiz.tui.screens.model import ModelScreen
 from ftwiz.tui.screens.review import ReviewScreen
 from ftwiz.tui.state import DEFAULT_CONFIG_PATH, WizardState, missing_before, run_doctor
+from ftwiz.tui.widgets import too_small
 
 __all__ = ["DEFAULT_CONFIG_PATH", "REVIEW", "STEPS", "WizardApp", "make_wizard", "quiet_libraries", "run_doctor"]
 
@@ -73,7 +75,12 @@ class WizardApp(ReportsFailures):
     Failures of workers and palette commands are reported and the wizard goes on (tui/failures.py)."""
 
     CSS_PATH = "wizard.tcss"
+    CSS = "ToastRack { margin-bottom: 4; }"  # toasts sit above Back/Next and the footer, never over them
     TITLE = "ftwiz"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),  # Textual's own is hidden from the footer
+        Binding("escape", "hide_help_panel", show=False),  # the palette's "Keys" panel closes as any popup does
+    ]
 
     class Prefetched(Message):
         """The prefetch worker's result: this machine, and the model's inspection (None: not needed, or failed;
@@ -91,6 +98,14 @@ class WizardApp(ReportsFailures):
         self.state = state
         self._start = start
         self._monitor = monitor
+        self._said_too_small = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Say once, each time the terminal shrinks below 80x24, that panels are cramped (rather than cut)."""
+        message = too_small(event.size.width, event.size.height)
+        if message and not self._said_too_small:
+            self.notify(message, title="Small terminal", severity="warning", timeout=8)
+        self._said_too_small = message is not None
 
     def on_mount(self) -> None:
         if self._start > 0:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 from rich.console import Console
+from textual import events
+from textual.binding import Binding, BindingType
 
 from ftwiz.errors import BadInput, ExitCode
 from ftwiz.runs.store import ACTIVE_STATES, RunDir, effective_state, read_status
 from ftwiz.tui.failures import ReportsFailures, fatal_message, quiet_libraries
 from ftwiz.tui.monitor.screen import POLL_SECONDS, MonitorScreen
+from ftwiz.tui.widgets import too_small
 
 
 class MonitorApp(ReportsFailures):
@@ -18,14 +22,25 @@ class MonitorApp(ReportsFailures):
     in a palette command or a handler is reported and the monitor goes on (tui/failures.py)."""
 
     TITLE = "ftwiz monitor"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "hide_help_panel", show=False)  # the palette's "Keys" panel closes as any popup does
+    ]
 
     def __init__(
         self, run: RunDir, *, clock: Callable[[], float] = time.time, poll_seconds: float = POLL_SECONDS
     ) -> None:
         super().__init__()
+        self._said_too_small = False
         self.run_dir = run
         self.clock = clock
         self.poll_seconds = poll_seconds
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Say once, each time the terminal shrinks below 80x24, that panels are cramped (rather than cut)."""
+        message = too_small(event.size.width, event.size.height)
+        if message and not self._said_too_small:
+            self.notify(message, title="Small terminal", severity="warning", timeout=8)
+        self._said_too_small = message is not None
 
     def on_mount(self) -> None:
         self.push_screen(MonitorScreen(self.run_dir, clock=self.clock, poll_seconds=self.poll_seconds), self.exit)

@@ -27,6 +27,8 @@ class MonitorCommands(Provider):
             return
         if screen.can_stop:
             yield "Stop the run", "Ask the worker to stop after this step, keeping a checkpoint", screen.action_stop
+        if screen.can_resume:
+            yield "Resume the run", "Start its worker again from its last checkpoint", screen.action_resume
         yield "Leave the monitor", "Close this view; the run goes on in the background", screen.action_leave
 
     async def discover(self) -> Hits:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.markup import escape
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -31,6 +32,9 @@ from ftwiz.tui.monitor.formatting import display_path
 from ftwiz.tui.monitor.panels import CHART_TITLE, LOG_LINES, LogTail, LossChart, ProgressRow, RunHeader, RunView
 from ftwiz.tui.monitor.stats import StatsPanel
 from ftwiz.tui.tail import TextTail
+
+RESUMABLE_STATES = ("stopped", "failed", "died")
+"""States `r` (ftwiz resume) continues from the last checkpoint."""
 
 POLL_SECONDS = 0.5
 
@@ -88,6 +92,7 @@ class MonitorScreen(Screen[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "stop", "Stop run"),
         Binding("p", "samples", "Samples"),
+        Binding("r", "resume", "Resume run"),
         Binding("q", "leave", "Leave (run goes on)"),
         Binding("q", "close", "Leave"),
     ]
@@ -210,12 +215,36 @@ class MonitorScreen(Screen[str]):
     def can_stop(self) -> bool:
         return self.run_state in ACTIVE_STATES
 
+    @property
+    def can_resume(self) -> bool:
+        """A stopped, failed or dead run goes on from its last checkpoint (`ftwiz resume`)."""
+        return self.run_state in RESUMABLE_STATES
+
+    def action_resume(self) -> None:
+        if not self.can_resume:
+            self.notify(f"The run is {self.run_state}: nothing to resume.", severity="warning")
+            return
+        self._stop_sent = False
+        self._resume()
+
+    @work(thread=True, exclusive=True, group="resume")
+    def _resume(self) -> None:
+        """`ftwiz resume` for this run (spawning its worker); a refusal comes back through the app's error path."""
+        from ftwiz.commands.runs import resume
+
+        resumed = resume(self.run)
+        where = f"from {resumed.checkpoint.name}" if resumed.checkpoint else "from the start (no checkpoint)"
+        self.app.call_from_thread(self.notify, f"Resuming {where}; pid {resumed.proc.pid}.", title="Resumed")
+        self.app.call_from_thread(self.poll)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show `stop` and the leave wording that fits: "the run goes on" only while it does."""
         if action == "stop":
             if not self.can_stop:
                 return False
             return None if self._stop_pending else True  # None: shown dimmed, already asked
+        if action == "resume":
+            return self.can_resume
         if action == "leave":
             return self.can_stop
         if action == "close":

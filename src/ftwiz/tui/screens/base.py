@@ -65,7 +65,6 @@ class StepScreen(Screen[None]):
         Binding("ctrl+b", "back", "Back"),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
     def __init__(self, draft: Draft, state: WizardState) -> None:

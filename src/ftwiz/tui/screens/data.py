@@ -24,6 +24,7 @@ from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
 from ftwiz.tui.screens.base import StepScreen, failure_text
 from ftwiz.tui.state import DataKey
+from ftwiz.tui.widgets import Dropdown
 
 FORMATS = ("auto", *DATA_FORMATS)
 PREVIEW_ROWS = 2
@@ -65,16 +66,21 @@ class DataScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         yield Label("Training data (file, folder, glob, or hub dataset)")
-        yield Input(self.draft.get("data.path"), placeholder="e.g. ./chats.jsonl", id="data", compact=True)
+        yield Input(
+            self.draft.get("data.path"),
+            placeholder="e.g. ./chats.jsonl, or the demo: ftwiz:tiny-demo/data/train.jsonl",
+            id="data",
+            compact=True,
+        )
         with Horizontal(classes="row"):
-            yield Select(
+            yield Dropdown(
                 [(f, f) for f in FORMATS],
                 value=self.draft.get("data.format"),
                 allow_blank=False,
                 id="format",
                 compact=True,
             )
-            yield Select(
+            yield Dropdown(
                 [("on bad rows: stop", "stop"), ("on bad rows: skip", "skip")],
                 value=self.draft.get("data.on_error"),
                 allow_blank=False,

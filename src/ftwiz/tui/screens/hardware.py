@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Select, SelectionList, Static
 from ftwiz.hardware.gpus import CATALOG, GIB, GpuChoice, local_card
 from ftwiz.hardware.probe import Hardware, Probe, probe_hardware
 from ftwiz.tui.screens.base import StepScreen
+from ftwiz.tui.widgets import Dropdown
 
 DEFAULT_PLAN_GPU = "a100-80gb"
 PLAN_COUNTS = (1, 2, 4, 8)
@@ -44,8 +45,8 @@ class HardwareScreen(StepScreen):
         options = [(f"{g.name} ({g.memory_gib:.0f} GiB)", key) for key, g in CATALOG.items()]
         counts = [("1 GPU", 1)] + [(f"{n} GPUs", n) for n in PLAN_COUNTS[1:]]
         with Horizontal(id="plan"):
-            yield Select(options, id="plan_gpu", value=DEFAULT_PLAN_GPU, allow_blank=False, compact=True)
-            yield Select(counts, id="plan_count", value=1, allow_blank=False, compact=True)
+            yield Dropdown(options, id="plan_gpu", value=DEFAULT_PLAN_GPU, allow_blank=False, compact=True)
+            yield Dropdown(counts, id="plan_count", value=1, allow_blank=False, compact=True)
         yield Static("", id="doctor")
 
     def on_mount(self) -> None:
