@@ -1,14 +1,16 @@
-"""The monitor's keys on a run that ended: a stopped run resumes with `r`, a completed one offers no resume."""
+"""The monitor on a run that ended: a stopped run resumes with `r`, a completed one offers no resume; the chart
+keeps every point inside its frame and its labels apart, down to 60x20."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
-from runfolders import build_run, screen_text
+from runfolders import FIXED_NOW, build_run, screen_text
 
 from ftwiz.runs.store import read_status
 from ftwiz.tui.monitor import MonitorApp
+from ftwiz.tui.monitor.panels import nice_ticks, padded_range
 
 pytestmark = pytest.mark.anyio
 
@@ -48,3 +50,24 @@ async def test_a_completed_run_offers_no_resume(tmp_path):
         await pilot.press("r")
         await pilot.pause()
         assert read_status(app.run_dir)["state"] == "completed"
+
+
+def test_every_point_is_inside_the_chart_and_ticks_fit_their_axis():
+    lo, hi = padded_range([0.72, 2.61, 1.4])
+    assert lo < 0.72 and hi > 2.61  # no point on (or past) the frame
+    assert nice_ticks(1, 200, 2) == [100, 200]
+    assert nice_ticks(0.72, 2.6, 5) == [1.0, 1.5, 2.0, 2.5]
+    for most in range(1, 12):
+        assert 1 <= len(nice_ticks(3, 4817, most)) <= most
+
+
+async def test_at_60x20_the_chart_labels_do_not_run_into_each_other(tmp_path):
+    app = MonitorApp(build_run(tmp_path), poll_seconds=3600, clock=lambda: FIXED_NOW)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause(0.3)
+        chart = app.screen.query_one("#chart")
+        region = chart.region
+        lines = screen_text(app).splitlines()
+        axis = lines[region.y + region.height - 1][region.x : region.x + region.width]
+        labels = axis.split()
+        assert labels and all(label.isdigit() and int(label) <= 200 for label in labels), axis

@@ -6,6 +6,7 @@ They read nothing themselves: the screen polls the run folder and hands each pan
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,13 +138,43 @@ class ProgressRow(Horizontal):
 # --- the loss chart ------------------------------------------------------------------------------------------
 
 
+def nice_ticks(lo: float, hi: float, most: int) -> list[float]:
+    """At most `most` ticks at a "nice" step (1, 2, 5 x 10^k) inside [lo, hi]. Written here because the plot's
+    formatter takes a tick cap but may exceed it by ~2x (its step choice only looks one size up)."""
+    span = hi - lo
+    if span <= 0 or most < 1:
+        return [lo]
+    power = 10 ** math.floor(math.log10(span / most))
+    step = next(m * power for m in (1, 2, 5, 10, 20) if span / (m * power) < most)
+    first = math.ceil(lo / step) * step
+    return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def padded_range(values: list[float], share: float = 0.08) -> tuple[float, float]:
+    """The y-range that shows every point inside the frame: the data's range widened by `share` on each side
+    (the plot's own autoscale puts the extremes on the frame's edge, where braille rounding can drop them)."""
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * share or abs(hi) * share or 0.1
+    return lo - pad, hi + pad
+
+
+def tick_budget(cells: int, per_tick: int) -> int:
+    """How many tick labels fit along an axis of `cells` without running into each other."""
+    return max(2, cells // per_tick)
+
+
 class LossChart(PlotWidget):
-    """Train loss as a line, eval loss as dots (and a line once there are two)."""
+    """Train loss as a line, eval loss as dots (and a line once there are two). The y-range is padded so every
+    point is inside the frame, and the number of ticks follows the widget's size (labels never collide)."""
 
     # no axis labels: the box title says what is drawn, rows are scarce at 80x24
     margin_top = reactive(0)
     margin_bottom = reactive(1)
     margin_left = reactive(7)
+    X_TICK_CELLS = 10  # a label like "1,000" and room on both sides
+    Y_TICK_ROWS = 3
+
+    _limits: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     def draw(self, progress: RunProgress) -> None:
         (train_x, train_y), (eval_x, eval_y) = progress.chart_series(CHART_POINTS)
@@ -154,6 +185,24 @@ class LossChart(PlotWidget):
             if len(eval_x) > 1:
                 self.plot(eval_x, eval_y, line_style=EVAL_STYLE, hires_mode=HiResMode.BRAILLE)
             self.scatter(eval_x, eval_y, marker="●", marker_style=EVAL_STYLE)
+        xs, ys = [*train_x, *eval_x], [*train_y, *eval_y]
+        if ys:
+            self._limits = ((min(xs), max(xs)), padded_range(ys))
+            self.set_xlimits(*self._limits[0])
+            self.set_ylimits(*self._limits[1])
+        self._fit_ticks()
+
+    def on_resize(self) -> None:
+        self._fit_ticks()
+
+    def _fit_ticks(self) -> None:
+        if self._limits is None:
+            return
+        (x0, x1), (y0, y1) = self._limits
+        width, height = self.size.width - self.margin_left, self.size.height - self.margin_bottom
+        self.set_xticks(nice_ticks(x0, x1, tick_budget(width, self.X_TICK_CELLS)))
+        self.set_yticks(nice_ticks(y0, y1, tick_budget(height, self.Y_TICK_ROWS)))
+        self.refresh()
 
 
 # --- the log tail --------------------------------------------------------------------------------------------
