@@ -25,8 +25,9 @@ from ftwiz.tui.state import WizardState
 STEP_NAMES = ("Hardware", "Model", "Data", "Method", "Review", "Launch")
 
 
-class HelpPanel(ModalScreen[None]):
-    """The longer explanation of the focused field (F1 or ?), with the current model's numbers."""
+class FieldHelp(ModalScreen[None]):
+    """The longer explanation of the focused field (F1 or ?), with the current model's numbers. (Not named
+    HelpPanel: CSS matches type names, so Textual's Keys panel's `HelpPanel` rules would restyle it.)"""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close")]
 
@@ -148,4 +149,4 @@ class StepScreen(Screen[None]):
 
     def action_help(self) -> None:
         key = self._help_key(self.focused) or "adapter"
-        self.app.push_screen(HelpPanel(help_markdown(key, self.draft)))
+        self.app.push_screen(FieldHelp(help_markdown(key, self.draft)))
