@@ -160,10 +160,14 @@ def no_gpu_notice(hardware: Hardware | None, draft: Draft) -> str | None:
     (or before the probe)."""
     if hardware is None or hardware.has_gpu:
         return None
-    card = draft.gpu.label if draft.gpu is not None else "no card yet"
+    plan = (
+        f"The plan is for {draft.gpu.label}, the card chosen on step 1 (Hardware)"
+        if draft.gpu is not None
+        else "Choose the card to plan for on step 1 (Hardware)"
+    )
     return (
-        f"No GPU on this machine ({hardware.no_gpu_reason or 'no NVIDIA GPU'}). The plan is for {card}, the card "
-        "chosen on step 1 (Hardware); launched here, the run trains on the CPU, far more slowly."
+        f"No GPU on this machine ({hardware.no_gpu_reason or 'no NVIDIA GPU'}). {plan}; launched here, the run "
+        "trains on the CPU, far more slowly."
     )
 
 

@@ -73,7 +73,6 @@ class LaunchScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         config = self.draft.config()
-        notice = no_gpu_notice(self.state.hardware, self.draft)
         yield Static(
             Text.assemble(
                 ("Ready to train\n", "bold"),
@@ -82,17 +81,23 @@ class LaunchScreen(StepScreen):
                 f"{config.train.per_device_train_batch_size} x {config.train.gradient_accumulation_steps}\n",
                 (f"config {self.state.config_path}; runs in {config.output.runs_dir}\n", "dim"),
                 ("The run goes on if you close this terminal or lose SSH: come back with `ftwiz attach`.", "dim"),
-                (f"\n{notice}" if notice else "", "yellow"),
             ),
             id="launch-summary",
         )
+        yield Static("", id="launch-gpu")
         yield Static("", id="launch-status")
 
     def next_label(self) -> str:
         return "Launch"
 
     def on_mount(self) -> None:
+        self.draft_updated()
         self.query_one("#next", Button).focus()
+
+    def draft_updated(self) -> None:
+        """The card to plan for may land after this step is drawn (the app's prefetch): the notice follows it."""
+        notice = no_gpu_notice(self.state.hardware, self.draft)
+        self.query_one("#launch-gpu", Static).update(Text(notice, style="yellow") if notice else "")
 
     def action_next(self) -> None:
         try:
