@@ -334,9 +334,11 @@ async def test_the_more_group_sets_steps_run_name_and_schedule_into_the_config(t
         assert train.lr_scheduler_type == "linear" and app.draft.config().output.run_name == "first-try"
         app.screen.query_one("#max_steps").focus()
         await pilot.pause()
-        assert "Optimizer steps to train" in screen_text(app)  # the one-line hint, and F1 for more
+        assert "Optimizer steps to train; empty: the epochs decide." in screen_text(app)  # the hint; F1: more
         await pilot.press("f1")
-        assert "An optimizer step is micro-batch x accumulation" in app.screen.query_one("Markdown").source
+        help_text = app.screen.query_one("Markdown").source
+        assert "An optimizer step is micro-batch x accumulation" in help_text
+        assert "`train.max_steps`: Optimizer steps" in help_text  # the schema's own description
         await pilot.press("escape")
         await type_into(pilot, "#max_steps", "")  # empty again: the epochs decide
         await type_into(pilot, "#save_steps", "")

@@ -4,6 +4,7 @@ current model's numbers. Pure text: no textual import, so it is tested like any 
 
 from __future__ import annotations
 
+from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.probe import Hardware
 from ftwiz.plan.draft import Draft, gib
 
@@ -33,14 +34,32 @@ SHORT: dict[str, str] = {
     "virtual_tokens": "Learned tokens prepended to every sequence (prompt/prefix tuning); 20 is common.",
     "trainable_layers": "Freeze-tuning: how many of the last decoder layers train; the rest stays frozen.",
     "save_path": "Where the YAML is written; `ftwiz train FILE --headless` runs it again.",
-    "more": "Run length, logging, evaluation and checkpoints, the run's name, the learning-rate schedule.",
-    "max_steps": "Optimizer steps to train (train.max_steps); empty: as many as the epochs take.",
-    "logging_steps": "A loss line (monitor, metrics.jsonl) every N optimizer steps (train.logging_steps).",
-    "eval_steps": "Evaluate on the held-out rows every N steps (train.eval_steps); empty: at start and end only.",
-    "save_steps": "A checkpoint every N steps, for resume (train.save_steps); empty: only the final adapter.",
-    "run_name": "Names the run folder runs/<time>-<name> (output.run_name); empty: the preset's or model's name.",
-    "lr_scheduler": "How the learning rate moves after warmup (train.lr_scheduler_type); cosine is the default.",
+    "more": "Run length, logging, evals, checkpoints, run name, LR schedule.",
+    "max_steps": "Optimizer steps to train; empty: the epochs decide.",
+    "logging_steps": "A loss line (monitor, metrics.jsonl) every N optimizer steps.",
+    "eval_steps": "Evaluate on held-out rows every N steps; empty: start and end.",
+    "save_steps": "A checkpoint every N steps, for resume; empty: final adapter.",
+    "run_name": "Names the run folder runs/<time>-<name>; empty: preset/model.",
+    "lr_scheduler": "How the learning rate moves after warmup; cosine by default.",
 }
+
+
+# The More group's fields: F1 adds the config key and the schema's own description of it (one text, two places).
+CONFIG_KEYS = {
+    "max_steps": "train.max_steps",
+    "logging_steps": "train.logging_steps",
+    "eval_steps": "train.eval_steps",
+    "save_steps": "train.save_steps",
+    "run_name": "output.run_name",
+    "lr_scheduler": "train.lr_scheduler_type",
+}
+
+
+def described(dotted: str) -> str:
+    """A RunConfig key's description (its docstring in config/schema.py)."""
+    section, name = dotted.split(".")
+    model = RunConfig.model_fields[section].annotation
+    return " ".join((model.model_fields[name].description or "").split())  # type: ignore[union-attr]
 
 
 def long_help(key: str, draft: Draft) -> str:
@@ -151,7 +170,10 @@ def long_help(key: str, draft: Draft) -> str:
         "chooses."
     )
     texts["plan_count"] = texts["gpus"]
-    return texts.get(key) or SHORT.get(key, "")
+    text = texts.get(key) or SHORT.get(key, "")
+    if key in CONFIG_KEYS:
+        text += f"\n\n`{CONFIG_KEYS[key]}`: {described(CONFIG_KEYS[key])}"
+    return text
 
 
 def no_gpu_notice(hardware: Hardware | None, draft: Draft) -> str | None:
