@@ -109,7 +109,7 @@ async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: P
         assert app.draft.get("adapter.r") == 8
         await pilot.press("ctrl+r")  # Recommend: fills the knobs, says why
         assert "Why:" in screen_text(app) and "peak" in screen_text(app)
-        app.draft.set("train.max_steps", 3)  # keep the launched run short (no field for it on this screen)
+        app.draft.set("train.max_steps", 3)  # keep the launched run short (the More group has a field for it)
         app.draft.set("output.runs_dir", str(tmp_path / "runs"))
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, ReviewScreen)
