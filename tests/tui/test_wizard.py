@@ -109,7 +109,7 @@ async def test_the_whole_flow_from_an_empty_wizard_to_a_launched_run(tmp_path: P
         assert app.draft.get("adapter.r") == 8
         await pilot.press("ctrl+r")  # Recommend: fills the knobs, says why
         assert "Why:" in screen_text(app) and "peak" in screen_text(app)
-        app.draft.set("train.max_steps", 3)  # keep the launched run short (no field for it on this screen)
+        app.draft.set("train.max_steps", 3)  # keep the launched run short (the More group has a field for it)
         app.draft.set("output.runs_dir", str(tmp_path / "runs"))
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, ReviewScreen)
@@ -304,3 +304,157 @@ async def test_each_adapter_shows_its_own_knob(tmp_path: Path):
         assert shown("trainable_layers") and not shown("virtual_tokens")
         await type_into(pilot, "#trainable_layers", "3")
         assert app.draft.config().adapter.trainable_layers == 3
+
+
+# -- issue 17: the Method step's More group, Recommend's learning rate, no GPU said plainly, one Launch -----------
+async def test_the_more_group_sets_steps_run_name_and_schedule_into_the_config(tmp_path: Path):
+    from textual.widgets import Collapsible
+
+    app = wizard(demo_draft(), start=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        more = app.screen.query_one("#more", Collapsible)
+        assert more.collapsed  # out of the way until asked for
+        more.query_one("CollapsibleTitle").focus()
+        await pilot.press("enter")
+        assert not more.collapsed
+        for selector, text in [
+            ("#max_steps", "5"),
+            ("#logging_steps", "1"),
+            ("#eval_steps", "2"),
+            ("#save_steps", "3"),
+            ("#run_name", "first-try"),
+        ]:
+            await type_into(pilot, selector, text)
+        app.screen.query_one("#lr_scheduler").focus()
+        await pilot.press("enter", "down", "enter")  # cosine -> linear
+        await pilot.pause()
+        train = app.draft.config().train
+        assert (train.max_steps, train.logging_steps, train.eval_steps, train.save_steps) == (5, 1, 2, 3)
+        assert train.lr_scheduler_type == "linear" and app.draft.config().output.run_name == "first-try"
+        app.screen.query_one("#max_steps").focus()
+        await pilot.pause()
+        assert "Optimizer steps to train; empty: the epochs decide." in screen_text(app)  # the hint; F1: more
+        await pilot.press("f1")
+        help_text = app.screen.query_one("Markdown").source
+        assert "An optimizer step is micro-batch x accumulation" in help_text
+        assert "`train.max_steps`: Optimizer steps" in help_text  # the schema's own description
+        await pilot.press("escape")
+        await type_into(pilot, "#max_steps", "")  # empty again: the epochs decide
+        await type_into(pilot, "#save_steps", "")
+        await pilot.pause()
+        assert app.draft.get("train.max_steps") == -1 and app.draft.get("train.save_steps") is None
+
+
+async def test_bad_input_in_a_knob_shows_its_error_and_next_waits(tmp_path: Path):
+    app = wizard(demo_draft(), start=3)
+    async with app.run_test(size=(100, 50)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#more").collapsed = False
+        await type_into(pilot, "#max_steps", "abc")  # an integer field takes no letters
+        assert app.screen.query_one("#max_steps").value == "" and app.draft.get("train.max_steps") == -1
+        await type_into(pilot, "#max_steps", "-5")
+        await type_into(pilot, "#run_name", "-run")
+        await type_into(pilot, "#batch", "0")
+        text = screen_text(app)
+        assert "max steps: expected more than 0, got -5" in text
+        assert "run name: letters, digits" in text and "micro-batch: expected more than 0" in text
+        assert app.screen.query_one("#max_steps").has_class("-invalid")
+        assert app.draft.get("train.max_steps") == -1 and app.draft.get("output.run_name") is None  # kept
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, MethodScreen)  # refused, with the first error
+        for selector, good in [("#max_steps", "7"), ("#run_name", "my-run"), ("#batch", "2")]:
+            await type_into(pilot, selector, good)
+        assert "expected" not in screen_text(app) and app.draft.get("train.max_steps") == 7
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+
+
+async def test_recommend_sets_the_learning_rate_and_says_why_with_the_numbers(tmp_path: Path):
+    app = wizard(demo_draft(), start=3)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#lr", "0.01")
+        assert app.draft.get("train.learning_rate") == 0.01
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        adapter = app.draft.get("adapter.type")
+        rate = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}[adapter]
+        assert app.draft.get("train.learning_rate") == rate and app.screen.query_one("#lr").value == str(rate)
+        reasons = str(app.screen.query_one("#reasons").content)
+        ten_times = "LoRA would take ~10× that (2e-4)" if adapter == "full" else "~10× the full fine-tuning rate (2e-5"
+        assert f"learning rate {rate:.0e}".replace("e-0", "e-") in reasons and ten_times in reasons
+
+
+async def test_without_a_gpu_method_review_and_launch_say_so_and_never_about_0_s(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = wizard(demo_draft(), start=3)  # NO_GPU: the plan is for the Hardware step's card (A100-80GB)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for screen in (MethodScreen, ReviewScreen, LaunchScreen):
+            assert isinstance(app.screen, screen)
+            text = " ".join(screen_text(app).split())
+            assert "No GPU on this machine (no NVIDIA GPU: NVML unavailable)" in text
+            assert "The plan is for A100-80GB, the card chosen on step 1" in text and "trains on the CPU" in text
+            assert "about 0 s" not in text
+            if screen is not LaunchScreen:
+                await pilot.press("ctrl+n")
+                await settle(pilot)
+    app = wizard(demo_draft(), hardware=ONE_GPU, start=3)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "No GPU" not in screen_text(app)
+
+
+@pytest.fixture
+def starts(monkeypatch) -> list[str]:
+    """The Launch step's launches, recorded and refused (nothing spawns): the model each was for."""
+    from ftwiz.errors import BadInput
+
+    calls: list[str] = []
+
+    def start(config, **_):
+        calls.append(config.model.id)
+        raise BadInput("not launched: a test")
+
+    monkeypatch.setattr(launch, "start", start)
+    return calls
+
+
+async def test_a_hub_model_without_a_gpu_asks_before_training_on_the_cpu(tmp_path: Path, monkeypatch, starts):
+    from ftwiz.tui.screens.launch import CpuConfirm
+
+    monkeypatch.chdir(tmp_path)
+    draft = demo_draft()
+    draft.set("model.id", "Qwen/Qwen2.5-0.5B-Instruct")
+    app = wizard(draft, start=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # Launch
+        assert isinstance(app.screen, CpuConfirm) and "Train on the CPU?" in screen_text(app)
+        await pilot.press("enter")  # Cancel has the focus
+        await settle(pilot)
+        assert isinstance(app.screen, LaunchScreen) and starts == [] and "Not launched" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.press("escape")  # Esc is Cancel too
+        await settle(pilot)
+        assert starts == []
+        await pilot.press("enter")
+        app.screen.query_one("#cpu-train").focus()
+        await pilot.press("enter")  # Train on the CPU
+        await settle(pilot)
+        assert starts == ["Qwen/Qwen2.5-0.5B-Instruct"] and isinstance(app.screen, LaunchScreen)
+
+
+async def test_the_demo_launches_without_asking_and_there_is_one_launch_button(tmp_path: Path, monkeypatch, starts):
+    from textual.widgets import Button
+
+    monkeypatch.chdir(tmp_path)
+    app = wizard(demo_draft(), start=5)  # no GPU, but the bundled demo is made for the CPU
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert [str(b.label) for b in app.screen.query(Button) if "Launch" in str(b.label)] == ["Launch"]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert starts == [MODEL] and isinstance(app.screen, LaunchScreen)

@@ -8,7 +8,7 @@ from ftwiz.config.presets import load_config
 from ftwiz.errors import ConfigError
 from ftwiz.hardware.gpus import parse_gpu
 from ftwiz.models.inspect import inspect_reference
-from ftwiz.plan.draft import Draft, gib
+from ftwiz.plan.draft import Draft, about, gib
 from ftwiz.tui.help import SHORT, long_help
 
 LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"  # in the offline catalog
@@ -135,3 +135,18 @@ def test_runs_listing_gives_each_failure_whole(tmp_path):
     text = out.getvalue()
     assert " ".join(text.split()).count(reason) == 1  # every word there, none cut (wrapped at spaces)
     assert all(word in text.split() for word in reason.split())
+def test_a_duration_is_never_about_0_s():
+    assert about(0.3) == "under 1 s" and about(0) == "time unknown"
+    assert (about(45), about(600), about(9000)) == ("about 45 s", "about 10 min", "about 2.5 h")
+
+
+def test_without_a_gpu_the_notice_names_the_planned_card():
+    from ftwiz.hardware.probe import Hardware
+    from ftwiz.tui.help import no_gpu_notice
+
+    hardware = Hardware((), None, None, None, None, None, ".", no_gpu_reason="no NVIDIA GPU: NVML unavailable")
+    draft = Draft()
+    assert "Choose the card to plan for on step 1" in no_gpu_notice(hardware, draft)
+    draft.gpu = parse_gpu("2xL4")
+    notice = no_gpu_notice(hardware, draft)
+    assert notice.startswith("No GPU on this machine (no NVIDIA GPU: NVML unavailable)") and "for 2xL4," in notice

@@ -36,6 +36,28 @@ def test_flops_per_token_follow_the_6n_4n_rule():
     assert flops_per_token(spec, TrainSetup(adapter="lora", gradient_checkpointing=True)) == 6 * n + attention
 
 
+def test_the_learning_rate_follows_the_adapter_and_says_the_numbers():
+    """LoRA/QLoRA at ~10x the full fine-tuning rate (TRL's trainer default), in the plan, its reasons, its JSON
+    and the keys Recommend writes; preference objectives start ten times lower."""
+    from ftwiz.plan.estimate import config_changes
+
+    spec, ins = catalog(LLAMA8B)
+    qlora = recommend(spec, ins, parse_gpu("A10G"), Knobs())
+    assert qlora.best.setup.adapter == "qlora" and qlora.learning_rate == 2e-4
+    assert any(
+        r.startswith("learning rate 2e-4:") and "~10× the full fine-tuning rate (2e-5" in r for r in qlora.reasons
+    )
+    assert qlora.to_dict()["learning_rate"] == 2e-4 and config_changes(qlora)["train.learning_rate"] == 2e-4
+    full = recommend(spec, ins, parse_gpu("H100-80GB"), Knobs(adapter="full"))
+    assert full.learning_rate == 2e-5 and any("LoRA would take ~10× that (2e-4)" in r for r in full.reasons)
+    dpo = recommend(spec, ins, parse_gpu("A10G"), Knobs(), method="dpo")
+    assert dpo.learning_rate == 1e-5 and any("(1e-6, TRL's DPO default)" in r for r in dpo.reasons)
+    nothing = recommend(spec, ins, parse_gpu("T4"), Knobs(adapter="full"))  # nothing fits: no rate to propose
+    assert (
+        not nothing.best.fits and nothing.learning_rate is None and "train.learning_rate" not in config_changes(nothing)
+    )
+
+
 def test_speed_scales_with_the_card_and_qlora_is_slower():
     spec, _ = catalog(LLAMA8B)
     lora = TrainSetup(adapter="lora", batch_size=4)

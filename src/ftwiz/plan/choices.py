@@ -89,6 +89,7 @@ class Plan:
     price_per_hour: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     nodes: int = 1
+    learning_rate: float | None = None  # the recommended train.learning_rate (None: the config's stands)
 
     @property
     def world_size(self) -> int:
@@ -116,6 +117,8 @@ class Plan:
             "budget_bytes": self.budget_bytes,
             "mfu": self.best.speed.mfu,
         }
+        if self.learning_rate is not None:
+            data["learning_rate"] = self.learning_rate
         if self.total_seconds is not None:
             data["tokens"] = self.tokens
             data["total_seconds"] = round(self.total_seconds, 1)

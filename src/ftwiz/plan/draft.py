@@ -126,7 +126,8 @@ class Draft:
 
     def recommend(self) -> Plan:
         """The planner's choice for this model, GPU and data. It keeps what is the user's to decide for quality —
-        target modules, rank, the sequence length the data step set — and chooses what decides fit and speed."""
+        target modules, rank, the sequence length the data step set — and chooses what decides fit and speed, and
+        the learning rate that goes with the adapter it chose."""
         assert self.inspection is not None and self.gpu is not None, "inspect a model and pick a GPU first"
         knobs = Knobs(
             targets=self.get("adapter.target_modules"),
@@ -134,7 +135,13 @@ class Draft:
             seq_len=int(self.get("data.max_length")),
         )
         return recommend(
-            self.spec, self.inspection, self.gpu, knobs, usable_bytes=self.usable_bytes, tokens=self.tokens
+            self.spec,
+            self.inspection,
+            self.gpu,
+            knobs,
+            usable_bytes=self.usable_bytes,
+            tokens=self.tokens,
+            method=self.get("method"),
         )
 
     def apply(self, plan: Plan) -> None:
@@ -151,7 +158,12 @@ class Draft:
 
 
 def about(seconds: float) -> str:
-    """A duration as people say it: about 45 s, about 12 min, about 2.5 h."""
+    """A duration as people say it: about 45 s, about 12 min, about 2.5 h; never "about 0 s" (a run of a tiny
+    model on a big card takes under a second; no speed known is "time unknown")."""
+    if seconds <= 0:
+        return "time unknown"
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
         return f"about {seconds:.0f} s"
     return f"about {seconds / 60:.0f} min" if seconds < 5400 else f"about {seconds / 3600:.1f} h"

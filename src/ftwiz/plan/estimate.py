@@ -212,6 +212,8 @@ def config_changes(plan: Plan) -> dict[str, Any]:
             "train.optim": s.optimizer,
         }
     )
+    if plan.learning_rate is not None:
+        changes["train.learning_rate"] = plan.learning_rate
     if plan.world_size > 1:
         changes["distributed.num_processes"] = plan.world_size
         changes["distributed.strategy"] = "ddp" if s.strategy == "single" else s.strategy

@@ -87,6 +87,37 @@ ADAPTER_NAMES = {
 }
 
 
+# The full fine-tuning rate of each objective is its TRL trainer's default (SFTConfig 2e-5; DPOConfig, ORPOConfig
+# and KTOConfig 1e-6). LoRA trains a low-rank delta from zero and takes ~10x that (the LoRA and
+# QLoRA papers' settings: 2e-4 where full fine-tuning uses 2e-5).
+FULL_LEARNING_RATE = {"sft": 2e-5, "cpt": 2e-5, "dpo": 1e-6, "orpo": 1e-6, "kto": 1e-6}
+_TRAINER = {"cpt": "SFT"}  # whose default the rate is: cpt trains with TRL's SFTTrainer
+LORA_LEARNING_RATE_FACTOR = 10
+
+
+def _rate(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-")  # 2e-4, as people write it
+
+
+def learning_rate(adapter: str, method: str = "sft") -> tuple[float, str] | None:
+    """The learning rate for this adapter and objective, and why, with the numbers; None for the adapters whose
+    rate has no rule of thumb here (freeze, IA3, prompt and prefix tuning keep the config's)."""
+    method = method if method in FULL_LEARNING_RATE else "sft"
+    full, trainer = FULL_LEARNING_RATE[method], _TRAINER.get(method, method.upper())
+    lora = float(f"{full * LORA_LEARNING_RATE_FACTOR:.3g}")  # 2e-4, not 0.00020000000000000004
+    if adapter in ("lora", "qlora"):
+        return lora, (
+            f"learning rate {_rate(lora)}: LoRA updates a low-rank delta and learns best at "
+            f"~{LORA_LEARNING_RATE_FACTOR}× the full fine-tuning rate ({_rate(full)}, TRL's {trainer} default)"
+        )
+    if adapter == "full":
+        return full, (
+            f"learning rate {_rate(full)}: full fine-tuning moves every weight, so it takes TRL's {trainer} default "
+            f"({_rate(full)}); LoRA would take ~{LORA_LEARNING_RATE_FACTOR}× that ({_rate(lora)})"
+        )
+    return None
+
+
 def chosen_reasons(best: Candidate, pool: list[Candidate], budget: int, usable: int, margin: float) -> list[str]:
     s, m = best.setup, best.memory
     names = ADAPTER_NAMES

@@ -24,7 +24,7 @@ from ftwiz.plan.choices import (
     Plan,
 )
 from ftwiz.plan.memory import TrainSetup, estimate_memory, static_bytes, targets_for
-from ftwiz.plan.reasons import chosen_reasons, nothing_fits, strategy_reasons
+from ftwiz.plan.reasons import chosen_reasons, learning_rate, nothing_fits, strategy_reasons
 from ftwiz.plan.speed import Traffic, estimate_speed
 
 
@@ -119,9 +119,11 @@ def recommend(
     epochs: float = 1.0,
     price_per_hour: float | None = None,
     nodes: int = 1,
+    method: str = "sft",
 ) -> Plan:
     """The fastest configuration that fits (or, when none does, the smallest, with what would fit); over several
-    GPUs (gpu.count per machine x nodes) the strategy is one more knob, chosen by fit and then speed."""
+    GPUs (gpu.count per machine x nodes) the strategy is one more knob, chosen by fit and then speed. The learning
+    rate follows the chosen adapter and the objective (`method`)."""
     usable = usable_bytes if usable_bytes is not None else gpu.gpu.memory_bytes
     budget = int(usable * (1 - margin))
     dtype = "bfloat16" if gpu.gpu.bf16 or gpu.gpu.tflops == 0 else "float16"
@@ -138,7 +140,21 @@ def recommend(
         reasons = nothing_fits(spec, inspection, best, gpu, budget, usable, knobs)
     if gpu.count * nodes > 1:
         reasons[1:1] = strategy_reasons(best, pool, gpu, nodes)
-    return Plan(gpu, budget, best, alternatives, reasons, tokens, epochs, price_per_hour, nodes=nodes)
+    rate = learning_rate(best.setup.adapter, method) if fitting else None
+    if rate is not None:
+        reasons.append(rate[1])
+    return Plan(
+        gpu,
+        budget,
+        best,
+        alternatives,
+        reasons,
+        tokens,
+        epochs,
+        price_per_hour,
+        nodes=nodes,
+        learning_rate=None if rate is None else rate[0],
+    )
 
 
 def _distinct(rest: list[Candidate], best: Candidate, n: int = 3) -> list[Candidate]:

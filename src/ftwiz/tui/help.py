@@ -4,6 +4,8 @@ current model's numbers. Pure text: no textual import, so it is tested like any 
 
 from __future__ import annotations
 
+from ftwiz.config.schema import RunConfig
+from ftwiz.hardware.probe import Hardware
 from ftwiz.plan.draft import Draft, gib
 
 SHORT: dict[str, str] = {
@@ -33,12 +35,39 @@ SHORT: dict[str, str] = {
     "virtual_tokens": "Learned tokens prepended to every sequence (prompt/prefix tuning); 20 is common.",
     "trainable_layers": "Freeze-tuning: how many of the last decoder layers train; the rest stays frozen.",
     "save_path": "Where the YAML is written; `ftwiz train FILE --headless` runs it again.",
+    "more": "Run length, logging, evals, checkpoints, run name, LR schedule.",
+    "max_steps": "Optimizer steps to train; empty: the epochs decide.",
+    "logging_steps": "A loss line (monitor, metrics.jsonl) every N optimizer steps.",
+    "eval_steps": "Evaluate on held-out rows every N steps; empty: start and end.",
+    "save_steps": "A checkpoint every N steps, for resume; empty: final adapter.",
+    "run_name": "Names the run folder runs/<time>-<name>; empty: preset/model.",
+    "lr_scheduler": "How the learning rate moves after warmup; cosine by default.",
 }
+
+
+# The More group's fields: F1 adds the config key and the schema's own description of it (one text, two places).
+CONFIG_KEYS = {
+    "max_steps": "train.max_steps",
+    "logging_steps": "train.logging_steps",
+    "eval_steps": "train.eval_steps",
+    "save_steps": "train.save_steps",
+    "run_name": "output.run_name",
+    "lr_scheduler": "train.lr_scheduler_type",
+}
+
+
+def described(dotted: str) -> str:
+    """A RunConfig key's description (its docstring in config/schema.py)."""
+    section, name = dotted.split(".")
+    model = RunConfig.model_fields[section].annotation
+    return " ".join((model.model_fields[name].description or "").split())  # type: ignore[union-attr]
 
 
 def long_help(key: str, draft: Draft) -> str:
     """The longer explanation, with this model's numbers where they exist."""
-    memory = draft.memory()
+    estimated = draft.estimated()
+    memory = estimated.memory if estimated else None
+    steps = estimated.steps if estimated else None
     trainable = memory.trainable_params if memory else None
     params = draft.inspection["params_total"] if draft.inspection else None
     texts = {
@@ -121,8 +150,48 @@ def long_help(key: str, draft: Draft) -> str:
             + _strategy_numbers(draft)
         ),
     }
+    texts["max_steps"] = (
+        "An optimizer step is micro-batch x accumulation x GPUs sequences. With max_steps set the run stops there, "
+        "whatever the epochs say (TrainingArguments' `max_steps`); a few steps are the quickest check that a config "
+        "trains at all. Empty (-1): train for num_train_epochs."
+        + (f"\n\nNow: {steps:,} optimizer steps." if steps else "")
+    )
+    texts["lr_scheduler"] = (
+        "After warmup (train.warmup_steps) the rate starts at the learning rate and then: linear falls to 0 at the "
+        "last step; cosine follows half a cosine to 0 (the common choice); cosine_with_restarts does so in cycles; "
+        "polynomial falls as a power of the remaining steps; inverse_sqrt as 1/sqrt(step); constant_with_warmup "
+        "holds it; constant holds it and skips the warmup. The schedules that need more arguments "
+        "(cosine_with_min_lr, warmup_stable_decay) or evaluations (reduce_lr_on_plateau) are not offered here; "
+        "set them in the YAML."
+    )
+    texts["lr"] = (
+        "The peak rate, reached after warmup. LoRA updates a low-rank delta that starts at zero and learns best at "
+        "~10x the full fine-tuning rate: ~2e-4 where full fine-tuning takes ~2e-5 (TRL's SFT default); DPO, ORPO "
+        "and KTO start ten times lower (1e-6 full, 1e-5 LoRA). Recommend (Ctrl+R) sets it for the adapter it "
+        "chooses."
+    )
     texts["plan_count"] = texts["gpus"]
-    return texts.get(key) or SHORT.get(key, "")
+    text = texts.get(key) or SHORT.get(key, "")
+    if key in CONFIG_KEYS:
+        text += f"\n\n`{CONFIG_KEYS[key]}`: {described(CONFIG_KEYS[key])}"
+    return text
+
+
+def no_gpu_notice(hardware: Hardware | None, draft: Draft) -> str | None:
+    """What the Method, Review and Launch steps say on a GPU-less machine: that there is no GPU, which card the
+    estimates are for (the one picked on the Hardware step) and where a launch here would train. None with a GPU
+    (or before the probe)."""
+    if hardware is None or hardware.has_gpu:
+        return None
+    plan = (
+        f"The plan is for {draft.gpu.label}, the card chosen on step 1 (Hardware)"
+        if draft.gpu is not None
+        else "Choose the card to plan for on step 1 (Hardware)"
+    )
+    return (
+        f"No GPU on this machine ({hardware.no_gpu_reason or 'no NVIDIA GPU'}). {plan}; launched here, the run "
+        "trains on the CPU, far more slowly."
+    )
 
 
 def _strategy_numbers(draft: Draft) -> str:

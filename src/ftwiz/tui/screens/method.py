@@ -3,7 +3,7 @@ Recommend action that fills in the planner's choice with its reasons."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.text import Text
@@ -11,11 +11,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Checkbox, Collapsible, Input, Label, Select, Static
 
+from ftwiz.config.values import RUN_NAME
 from ftwiz.data.formats import methods_for
 from ftwiz.errors import FtwizError
 from ftwiz.plan.draft import about, gib
+from ftwiz.tui.help import no_gpu_notice
 from ftwiz.tui.screens.base import StepScreen
 from ftwiz.views import TERM_STYLE, memory_bar
 
@@ -34,6 +37,37 @@ FIELDS: dict[str, tuple[str, type, str]] = {
     "virtual_tokens": ("adapter.num_virtual_tokens", int, "virtual tokens"),
     "trainable_layers": ("adapter.trainable_layers", int, "trained layers"),
 }
+# The "More" group (collapsed): field id -> (draft key, type, label). Every *_steps counts optimizer steps.
+MORE_FIELDS: dict[str, tuple[str, type, str]] = {
+    "max_steps": ("train.max_steps", int, "max steps"),
+    "logging_steps": ("train.logging_steps", int, "log every"),
+    "run_name": ("output.run_name", str, "run name"),
+    "eval_steps": ("train.eval_steps", int, "eval every"),
+    "save_steps": ("train.save_steps", int, "save every"),
+}
+EMPTY: dict[str, Any] = {  # what an empty field means, for the fields that may be empty
+    "max_steps": -1,  # train for the epochs
+    "eval_steps": None,  # no evaluations in between
+    "save_steps": None,  # only the final adapter
+    "run_name": None,  # the preset's or the model's name
+    "loraplus": None,  # plain LoRA
+}
+PLACEHOLDERS = {"max_steps": "epochs", "eval_steps": "none", "save_steps": "end only", "run_name": "automatic"}
+# transformers' schedulers that start with no `lr_scheduler_kwargs` and no evaluations (get_scheduler gives the
+# rest their defaults); cosine_with_min_lr, cosine_warmup_with_min_lr and warmup_stable_decay need kwargs, and
+# reduce_lr_on_plateau needs eval metrics: those stay YAML-only.
+SCHEDULERS = [
+    (name, name)
+    for name in (
+        "cosine",
+        "linear",
+        "constant_with_warmup",
+        "constant",
+        "cosine_with_restarts",
+        "polynomial",
+        "inverse_sqrt",
+    )
+]
 ADAPTER_FIELDS = {  # field id -> the adapter types it belongs to
     "init": ("lora", "qlora"),
     "loraplus": ("lora", "qlora"),
@@ -59,9 +93,55 @@ METHODS = [
 ]
 
 
+def parse_field(field_id: str, text: str) -> Any:
+    """A knob's text as its draft value, or ValueError saying what is wrong with it (shown under the form)."""
+    key, kind, label = FIELDS.get(field_id) or MORE_FIELDS[field_id]
+    text = text.strip()
+    if not text or (field_id == "loraplus" and text == "0"):
+        if field_id in EMPTY:
+            return EMPTY[field_id]
+        raise ValueError(f"{label}: needs a value")
+    if kind is str:
+        if not RUN_NAME.match(text):
+            raise ValueError(f"{label}: letters, digits, '.', '_' or '-' (it names a folder), not {text!r}")
+        return text
+    try:
+        value = int(text) if kind is int else float(text)
+    except ValueError:
+        raise ValueError(f"{label}: expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+    if field_id == "max_steps" and value == -1:
+        return value  # -1: train for the epochs, as in the YAML
+    if key == "adapter.lora_dropout":
+        if not 0 <= value < 1:
+            raise ValueError(f"{label}: expected 0 or more and below 1, got {text}")
+    elif value <= 0:
+        raise ValueError(f"{label}: expected more than 0, got {text}")
+    return value
+
+
+class FieldRule(Validator):
+    """parse_field as the Input's validator, so Textual marks the field invalid (red) by the same rule on every
+    change and blur."""
+
+    def __init__(self, field_id: str) -> None:
+        super().__init__()
+        self.field_id = field_id
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            parse_field(self.field_id, value)
+        except ValueError as exc:
+            return self.failure(str(exc), value)
+        return self.success()
+
+
 class MethodScreen(StepScreen):
     step = 3
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "recommend", "Recommend")]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._errors: dict[str, str] = {}  # field id -> what is wrong with its text (the draft keeps its value)
 
     def body(self) -> ComposeResult:
         yield Static("", id="memory")
@@ -75,6 +155,7 @@ class MethodScreen(StepScreen):
                     "" if value is None else str(value),
                     id=field_id,
                     type="integer" if kind is int else "number",
+                    validators=[FieldRule(field_id)],
                     compact=True,
                 )
             yield Label("LoRA init", id="init-label")
@@ -86,6 +167,25 @@ class MethodScreen(StepScreen):
             id="checkpointing",
             compact=True,
         )
+        more = "More: max steps, logging, eval and save steps, run name, LR schedule"
+        with Collapsible(title=more, id="more"), Grid(id="more-knobs"):
+            for field_id, (key, kind, label) in MORE_FIELDS.items():
+                yield Label(label, id=f"{field_id}-label")
+                value = self.draft.get(key)
+                shown = "" if value is None or value == EMPTY.get(field_id) else str(value)
+                yield Input(
+                    shown,
+                    id=field_id,
+                    type="integer" if kind is int else "text",
+                    placeholder=PLACEHOLDERS.get(field_id, ""),
+                    validators=[FieldRule(field_id)],
+                    compact=True,
+                )
+            yield Label("LR schedule", id="lr_scheduler-label")
+            scheduler = self.draft.get("train.lr_scheduler_type")
+            options = SCHEDULERS + ([] if (scheduler, scheduler) in SCHEDULERS else [(scheduler, scheduler)])
+            yield Select(options, value=scheduler, allow_blank=False, id="lr_scheduler", compact=True)
+        yield Static("", id="knob-error")
         with Horizontal(classes="row"):
             yield Button("Recommend (ctrl+r)", id="recommend", compact=True)
         yield Static("", id="reasons")
@@ -103,6 +203,7 @@ class MethodScreen(StepScreen):
         for field_id, types in ADAPTER_FIELDS.items():  # each adapter's own knob, only where it means something
             self.query_one(f"#{field_id}").display = adapter in types
             self.query_one(f"#{field_id}-label").display = adapter in types
+        self._show_errors()
 
     @on(Select.Changed, "#init")
     def _init(self, event: Select.Changed) -> None:
@@ -124,23 +225,38 @@ class MethodScreen(StepScreen):
         self._lora_fields()
         self._refresh()
 
+    @on(Select.Changed, "#lr_scheduler")
+    def _scheduler(self, event: Select.Changed) -> None:
+        self.draft.set("train.lr_scheduler_type", event.value)
+
     @on(Input.Changed)
     def _knob(self, event: Input.Changed) -> None:
-        if event.input.id not in FIELDS:
+        field_id = event.input.id
+        if field_id not in FIELDS and field_id not in MORE_FIELDS:
             return
-        key, kind, _ = FIELDS[event.input.id]
-        if key == "adapter.loraplus_lr_ratio" and event.value.strip() in ("", "0"):
-            self.draft.set(key, None)  # empty: plain LoRA
-            self._refresh()
-            return
+        key = (FIELDS.get(field_id) or MORE_FIELDS[field_id])[0]
         try:
-            value = kind(event.value)
-        except ValueError:
-            return  # half-typed; the review step validates
-        if value <= 0 and key != "adapter.lora_dropout":
-            return
-        self.draft.set(key, int(value) if kind is int else value)
+            value = parse_field(field_id, event.value)
+        except ValueError as exc:  # the draft keeps its last good value; Next refuses until this is fixed
+            self._errors[field_id] = str(exc)
+        else:
+            self._errors.pop(field_id, None)
+            self.draft.set(key, value)
+        self._show_errors()
         self._refresh()
+
+    def _show_errors(self) -> None:
+        errors = self._live_errors()
+        self.query_one("#knob-error", Static).update(Text("\n".join(errors), style="red") if errors else "")
+
+    def _live_errors(self) -> list[str]:
+        """The errors of the fields this adapter shows and uses (a hidden LoRA+ ratio does not block Next)."""
+        live = []
+        for field_id, error in self._errors.items():
+            widget = self.query_one(f"#{field_id}", Input)
+            if widget.display and not widget.disabled:
+                live.append(error)
+        return live
 
     @on(Checkbox.Changed, "#checkpointing")
     def _checkpointing(self, event: Checkbox.Changed) -> None:
@@ -173,15 +289,17 @@ class MethodScreen(StepScreen):
             eta = Text(f"{about(seconds)} on {self.draft.gpu.label if self.draft.gpu else '?'}", style="dim")
             if cost is not None:
                 eta.append(f", ~${cost:,.2f}", style="dim")
+        notice = no_gpu_notice(self.state.hardware, self.draft)
         width = max(20, min(70, self.size.width - 6))
-        widget.update(Group(head, memory_bar(memory.to_dict(), budget, width=width), legend, eta))
+        parts = [head, memory_bar(memory.to_dict(), budget, width=width), legend, eta]
+        widget.update(Group(*parts, Text(notice, style="yellow")) if notice else Group(*parts))
 
     def action_recommend(self) -> None:
         if self.draft.inspection is None or self.draft.gpu is None:
             self.notify("Pick the GPU (step 1) and inspect a model (step 2) first.", severity="warning")
             return
         plan = self.draft.recommend()
-        self.draft.apply(plan)
+        self.draft.apply(plan)  # the learning rate too, with its reason among the others
         for field_id, (key, _, _) in FIELDS.items():
             value = self.draft.get(key)
             self.query_one(f"#{field_id}", Input).value = "" if value is None else str(value)
@@ -207,6 +325,8 @@ class MethodScreen(StepScreen):
                 "DPO/ORPO/KTO train on preference pairs, KTO alone on unpaired feedback (label true/false), SFT and "
                 "CPT on other rows: match the method to the data."
             )
+        if errors := self._live_errors():
+            return errors[0]
         try:
             self.draft.config()
         except FtwizError as exc:

@@ -19,6 +19,7 @@ from ftwiz.errors import FtwizError
 from ftwiz.files import write_text_atomic
 from ftwiz.plan.draft import about
 from ftwiz.tui.messages import GoTo
+from ftwiz.tui.help import no_gpu_notice
 from ftwiz.tui.screens.base import StepScreen
 
 
@@ -97,7 +98,10 @@ class ReviewScreen(StepScreen):
             parts.append(about(seconds))
         if cost is not None:
             parts.append(f"~${cost:,.2f} at {self.draft.gpu.gpu.name if self.draft.gpu else '?'} prices")
-        self.query_one("#estimate", Static).update(Text("Estimate: " + ("; ".join(parts) or "unknown"), style="bold"))
+        estimate = Text("Estimate: " + ("; ".join(parts) or "unknown"), style="bold")
+        if notice := no_gpu_notice(self.state.hardware, self.draft):
+            estimate.append(f"\n{notice}", style="yellow")
+        self.query_one("#estimate", Static).update(estimate)
         self._show_command()
 
     def _show_command(self) -> None:
