@@ -135,6 +135,8 @@ def test_runs_listing_gives_each_failure_whole(tmp_path):
     text = out.getvalue()
     assert " ".join(text.split()).count(reason) == 1  # every word there, none cut (wrapped at spaces)
     assert all(word in text.split() for word in reason.split())
+
+
 def test_a_duration_is_never_about_0_s():
     assert about(0.3) == "under 1 s" and about(0) == "time unknown"
     assert (about(45), about(600), about(9000)) == ("about 45 s", "about 10 min", "about 2.5 h")

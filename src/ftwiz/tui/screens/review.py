@@ -18,8 +18,8 @@ from textual.widgets import Button, Input, Label, Static
 from ftwiz.errors import FtwizError
 from ftwiz.files import write_text_atomic
 from ftwiz.plan.draft import about
-from ftwiz.tui.messages import GoTo
 from ftwiz.tui.help import no_gpu_notice
+from ftwiz.tui.messages import GoTo
 from ftwiz.tui.screens.base import StepScreen
 
 
