@@ -85,13 +85,15 @@ def print_inspection(result: dict[str, Any], console: Console | None = None) -> 
 
 TERM_STYLE = {
     "weights": "blue",
-    "trainable": "magenta",
+    "trainable": "cyan",
     "gradients": "yellow",
-    "optimizer": "red",
+    "optimizer": "magenta",
     "activations": "green",
-    "logits": "cyan",
-    "overhead": "white",
+    "logits": "bright_white",
+    "overhead": "bright_black",
 }
+"""One colour per memory term, none of them red: red (and the ▒ pattern) means past the usable memory only."""
+OVER_BUDGET = "▒"
 
 
 def _gib(n: float) -> str:
@@ -115,8 +117,9 @@ def memory_bar(breakdown: dict[str, int], budget: int, width: int = 50) -> Text:
     limit = round(budget * scale)
     if used < limit:
         bar.append("░" * (limit - used), style="dim")
-    elif used > limit:
-        bar.stylize("bold red", limit)  # what lies past the usable memory
+    elif used > limit:  # what lies past the usable memory: another pattern as well as red, for any palette
+        bar = bar[:limit]
+        bar.append(OVER_BUDGET * (used - limit), style="bold red")
     return bar
 
 

@@ -222,8 +222,16 @@ def test_memory_bar_marks_what_does_not_fit():
     fits = memory_bar({"weights": 40, "logits": 10}, budget=100, width=20)
     assert fits.plain == "█" * 10 + "░" * 10
     over = memory_bar({"weights": 150, "logits": 50}, budget=100, width=20)
-    assert over.plain == "█" * 20
-    assert any("red" in str(span.style) and span.start == 10 for span in over.spans)
+    assert over.plain == "█" * 10 + "▒" * 10  # past the budget: its own pattern, not just a shade
+    assert [str(s.style) for s in over.spans if s.start >= 10] == ["bold red"]
+    assert all("red" not in str(s.style) for s in over.spans if s.end <= 10)
+
+
+def test_each_memory_term_has_its_own_colour_and_none_is_red():
+    from ftwiz.views import TERM_STYLE
+
+    assert len(set(TERM_STYLE.values())) == len(TERM_STYLE)
+    assert not any("red" in style for style in TERM_STYLE.values())
 
 
 def test_several_gpus_use_ddp_when_a_replica_fits_and_fsdp_when_none_does():

@@ -20,6 +20,7 @@ from ftwiz.errors import FtwizError
 from ftwiz.plan.draft import about, gib
 from ftwiz.tui.help import no_gpu_notice
 from ftwiz.tui.screens.base import StepScreen
+from ftwiz.tui.widgets import Dropdown, Tick
 from ftwiz.views import TERM_STYLE, memory_bar
 
 # field id -> (draft key, type, label)
@@ -145,8 +146,8 @@ class MethodScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         yield Static("", id="memory")
-        yield Select(METHODS, value=self.draft.get("method"), allow_blank=False, id="method", compact=True)
-        yield Select(ADAPTERS, value=self.draft.get("adapter.type"), allow_blank=False, id="adapter", compact=True)
+        yield Dropdown(METHODS, value=self.draft.get("method"), allow_blank=False, id="method", compact=True)
+        yield Dropdown(ADAPTERS, value=self.draft.get("adapter.type"), allow_blank=False, id="adapter", compact=True)
         with Grid(id="knobs"):
             for field_id, (key, kind, label) in FIELDS.items():
                 yield Label(label, id=f"{field_id}-label")
@@ -160,8 +161,8 @@ class MethodScreen(StepScreen):
                 )
             yield Label("LoRA init", id="init-label")
             init = self.draft.get("adapter.init_lora_weights")
-            yield Select(INITS, value=init, allow_blank=False, id="init", compact=True)
-        yield Checkbox(
+            yield Dropdown(INITS, value=init, allow_blank=False, id="init", compact=True)
+        yield Tick(
             "gradient checkpointing",
             bool(self.draft.get("train.gradient_checkpointing")),
             id="checkpointing",
@@ -184,7 +185,7 @@ class MethodScreen(StepScreen):
             yield Label("LR schedule", id="lr_scheduler-label")
             scheduler = self.draft.get("train.lr_scheduler_type")
             options = SCHEDULERS + ([] if (scheduler, scheduler) in SCHEDULERS else [(scheduler, scheduler)])
-            yield Select(options, value=scheduler, allow_blank=False, id="lr_scheduler", compact=True)
+            yield Dropdown(options, value=scheduler, allow_blank=False, id="lr_scheduler", compact=True)
         yield Static("", id="knob-error")
         with Horizontal(classes="row"):
             yield Button("Recommend (ctrl+r)", id="recommend", compact=True)
