@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from runfolders import screen_text
+from textual.color import Color
+from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Input
-from wizard_kit import MODEL, demo_draft, wizard
+from wizard_kit import MODEL, ONE_GPU, demo_draft, wizard
 
 from ftwiz.tui.screens.model import ModelScreen
 
@@ -52,3 +54,45 @@ async def test_a_failed_model_id_takes_the_last_models_table_off_the_screen(tmp_
         assert "q_proj" not in text and "trainable at r=" not in text  # no table, no counts of the old model
         await submit(pilot, "#model", MODEL)
         assert table.display and "trainable at r=" in screen_text(app)
+
+
+FIRST_FIELD = {0: "plan_gpu", 1: "model", 2: "data", 3: "method", 4: "save_path", 5: "launch"}
+
+
+@pytest.mark.parametrize("step", sorted(FIRST_FIELD))
+async def test_each_step_opens_on_its_first_field_with_a_focus_you_can_see(tmp_path, step):
+    app = wizard(demo_draft(), start=step)  # no GPU here: the Hardware step's first field is the card to plan for
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        focused = app.focused
+        assert focused is not None and focused.id == FIRST_FIELD[step]
+        assert focused in app.screen.focus_chain  # displayed, not a hidden or invisible stop
+        assert app.screen.region.contains_region(focused.region)  # on the screen
+        # the accent bar, not one shade of background
+        assert focused.styles.border_left == ("tall", Color.parse(app.theme_variables["accent"]))
+
+
+async def test_the_hardware_step_with_local_gpus_opens_on_their_list(tmp_path):
+    app = wizard(demo_draft(), hardware=ONE_GPU)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "gpus"
+
+
+@pytest.mark.parametrize(("step", "field"), [(2, "#data"), (4, "#save_path"), (4, "#next")])
+async def test_page_down_scrolls_the_step_from_any_field(tmp_path, step, field):
+    app = wizard(demo_draft(), start=step)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        body = app.screen.query_one("#body", VerticalScroll)
+        assert body.max_scroll_y > 0  # the body overflows at 80x24
+        app.screen.query_one(field).focus()
+        await pilot.pause()
+        assert body.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert body.scroll_y > 0
+        assert app.focused is app.screen.query_one(field)  # the key scrolled; it did not move focus
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert body.scroll_y == 0

@@ -22,6 +22,8 @@ from ftwiz.tui.messages import GoTo
 from ftwiz.tui.state import WizardState
 
 STEP_NAMES = ("Hardware", "Model", "Data", "Method", "Review", "Launch")
+FIELDS = ", ".join(f"#body {kind}" for kind in ("Input", "Select", "SelectionList", "RadioSet", "Checkbox", "Button"))
+"""The widgets a user fills in, in a step's body: what a step first focuses (not a display table, not the body)."""
 
 
 class HelpPanel(ModalScreen[None]):
@@ -52,7 +54,14 @@ class StepScreen(Screen[None]):
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "app.quit", "Quit"),
+        # Not priority: Input, Select, Button, Checkbox and RadioSet do not bind these keys, so they reach the
+        # screen from any field; an open dropdown or a table still pages itself.
+        Binding("pagedown", "page_body(1)", "Page down", show=False),
+        Binding("pageup", "page_body(-1)", "Page up", show=False),
     ]
+    AUTO_FOCUS = FIELDS
+    """A step opens on its first field. Applied at compose, before the step hides what it does not show:
+    `focus_first_field` (after the mount, and when a step shows new fields) moves focus off a hidden one."""
 
     def __init__(self, draft: Draft, state: WizardState) -> None:
         super().__init__()
@@ -61,7 +70,8 @@ class StepScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._step_bar(), id="steps")
-        with VerticalScroll(id="body"):
+        # not focusable: it was the step's first (invisible) focus stop; PageDown/PageUp scroll it instead
+        with VerticalScroll(id="body", can_focus=False):
             yield from self.body()
         yield Static("", id="field-help")
         with Horizontal(id="nav"):
@@ -69,8 +79,22 @@ class StepScreen(Screen[None]):
             yield Button(self.next_label(), id="next", variant="primary", compact=True)
         yield Footer()
 
+    def on_mount(self) -> None:
+        # after the refresh: a step's own on_mount runs first, and its focus() and display changes land then
+        self.call_after_refresh(self.focus_first_field)
+
     def body(self) -> ComposeResult:
         yield from ()
+
+    def focus_first_field(self) -> None:
+        """Focus the first field on show, unless focus is already on a widget the user can see."""
+        chain = set(self.focus_chain)  # the focusable widgets that are displayed
+        if self.focused is not None and self.focused in chain:
+            return
+        # the body's order, not the chain's: that sorts by position, and fields just shown have none yet
+        first = next((widget for widget in self.query(FIELDS) if widget in chain), None)
+        if first is not None:
+            first.focus()
 
     def next_label(self) -> str:
         return "Next"
@@ -111,6 +135,13 @@ class StepScreen(Screen[None]):
     def action_back(self) -> None:
         if self.step > 0:
             self.post_message(GoTo(self.step - 1))
+
+    def action_page_body(self, pages: int) -> None:
+        body = self.query_one("#body", VerticalScroll)
+        if pages > 0:
+            body.scroll_page_down(animate=False)
+        else:
+            body.scroll_page_up(animate=False)
 
     # -- help -------------------------------------------------------------------------------------------------
     def _help_key(self, widget: Widget | None) -> str | None:
