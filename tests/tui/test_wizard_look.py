@@ -9,7 +9,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Input
 from wizard_kit import MODEL, ONE_GPU, demo_draft, wizard
 
+from ftwiz.tui.help import SHORT
 from ftwiz.tui.screens.model import ModelScreen
+from ftwiz.tui.screens.review import ReviewScreen
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +98,34 @@ async def test_page_down_scrolls_the_step_from_any_field(tmp_path, step, field):
         await pilot.press("pageup")
         await pilot.pause()
         assert body.scroll_y == 0
+
+
+def words_on_screen(app) -> set[str]:
+    return set(screen_text(app).split())
+
+
+@pytest.mark.parametrize(("step", "field"), [(1, "model"), (2, "data"), (3, "method")])
+async def test_the_field_help_wraps_at_80_columns_instead_of_losing_its_end(tmp_path, step, field):
+    assert len(SHORT[field]) > 76  # longer than the line: it used to be cut ("…a local folder, or")
+    app = wizard(demo_draft(), start=step)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == field
+        shown = words_on_screen(app)
+        assert [word for word in SHORT[field].split() if word not in shown] == []  # "Enter inspects it." too
+
+
+LONG_DESCRIPTION = (
+    "microsoft/phi-2 (2.7B) QLoRA — 4-bit NF4 base, LoRA r16 on every attention and MLP projection; fits a 16 GB GPU."
+)
+
+
+async def test_a_long_yaml_line_on_review_is_wrapped_not_cropped(tmp_path):
+    draft = demo_draft()
+    draft.set("description", LONG_DESCRIPTION)  # the phi2-qlora preset's: cropped at "LoRA r16 on ever"
+    app = wizard(draft, start=4)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        shown = words_on_screen(app)
+        assert [word for word in LONG_DESCRIPTION.split() if word not in shown] == []

@@ -153,7 +153,7 @@ class StepScreen(Screen[None]):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         key = self._help_key(self.focused)
-        self.query_one("#field-help", Static).update(Text(f" {SHORT[key]}  (F1: more)", style="italic") if key else "")
+        self.query_one("#field-help", Static).update(Text(f"{SHORT[key]}  (F1: more)", style="italic") if key else "")
 
     def action_help(self) -> None:
         key = self._help_key(self.focused) or "adapter"
