@@ -17,6 +17,7 @@ from runfolders import (
     train_record,
 )
 from textual.app import App
+from textual.widgets import Log
 
 from ftwiz.errors import BadInput
 from ftwiz.files import read_json
@@ -355,3 +356,48 @@ async def test_the_first_frame_of_a_run_just_launched_says_queued_not_died(tmp_p
         text = screen_text(app)
     assert "queued" in text
     assert "died" not in text
+
+
+def append_log(run: RunDir, *lines: str) -> None:
+    with run.log.open("a") as fh:
+        fh.writelines(line + "\n" for line in lines)
+
+
+async def test_the_log_tail_keeps_following_after_a_resize_and_back(tmp_path):
+    """A smaller pane moves the log's end without the user scrolling: the tail must still follow afterwards."""
+    run = build_run(tmp_path, steps=range(1, 81), **live_status(step=80))
+    app = monitor(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(FAST * 2)
+        log = app.screen.query_one("#log", Log)
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause(FAST * 2)
+        append_log(run, "[worker] written while the pane was small")
+        await pilot.pause(FAST * 4)
+        assert "written while the pane was small" in screen_text(app)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(FAST * 2)
+        append_log(run, "[worker] reached step 180")
+        await pilot.pause(FAST * 4)
+        assert log.is_vertical_scroll_end
+        assert "[worker] reached step 180" in screen_text(app)
+
+
+async def test_the_log_tail_stays_where_the_user_scrolled_up_to_and_follows_again_from_the_end(tmp_path):
+    run = build_run(tmp_path, steps=range(1, 81), **live_status(step=80))
+    app = monitor(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(FAST * 2)
+        log = app.screen.query_one("#log", Log)
+        assert app.focused is log
+        await pilot.press("pageup")
+        await pilot.pause(FAST * 2)
+        reading = log.scroll_y
+        append_log(run, "[worker] new while reading")
+        await pilot.pause(FAST * 4)
+        assert log.scroll_y == reading
+        assert "new while reading" not in screen_text(app)
+        await pilot.press("end")
+        append_log(run, "[worker] after coming back")
+        await pilot.pause(FAST * 4)
+        assert "[worker] after coming back" in screen_text(app)

@@ -209,15 +209,22 @@ class LossChart(PlotWidget):
 
 
 class LogTail(Log):
-    """The end of the run's log, following new lines unless the user scrolled up to read."""
+    """The end of the run's log, following new lines unless the user scrolled up to read.
+
+    Following is Textual's anchor, not a check of `is_vertical_scroll_end` at each write: a resize moves the
+    end (a shorter pane, a horizontal scrollbar) without the user scrolling, and a check at write time then
+    took the view for "scrolled up" and stopped following for good. The anchor keeps the view at the end
+    through every layout, is released when the user scrolls up and comes back when they scroll to the end.
+    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(max_lines=LOG_LINES, id=id, classes=classes)
 
+    def on_mount(self) -> None:
+        self.anchor()
+
     def add_lines(self, lines: list[str]) -> None:
-        """Follow the end of the log, unless the user scrolled up to read: then leave the view where it is."""
-        following = self.is_vertical_scroll_end or not self.line_count
-        # joined rather than write_lines, which would leave an empty line under the newest one
+        """Append complete lines; the anchor decides whether the view follows them."""
+        # joined rather than write_lines, which would leave an empty line under the newest one; scroll_end=False
+        # because Log's own scroll_end would re-take an anchor the user released by scrolling up
         self.write(("\n" if self.line_count else "") + "\n".join(lines), scroll_end=False)
-        if following:
-            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)

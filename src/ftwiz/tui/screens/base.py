@@ -23,6 +23,8 @@ from ftwiz.tui.messages import GoTo
 from ftwiz.tui.state import WizardState
 
 STEP_NAMES = ("Hardware", "Model", "Data", "Method", "Review", "Launch")
+FIELDS = ", ".join(f"#body {kind}" for kind in ("Input", "Select", "SelectionList", "RadioSet", "Checkbox", "Button"))
+"""The widgets a user fills in, in a step's body: what a step first focuses (not a display table, not the body)."""
 
 
 class FieldHelp(ModalScreen[None]):
@@ -66,7 +68,14 @@ class StepScreen(Screen[None]):
         Binding("ctrl+b", "back", "Back"),
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
+        # Not priority: Input, Select, Button, Checkbox and RadioSet do not bind these keys, so they reach the
+        # screen from any field; an open dropdown or a table still pages itself.
+        Binding("pagedown", "page_body(1)", "Page down", show=False),
+        Binding("pageup", "page_body(-1)", "Page up", show=False),
     ]
+    AUTO_FOCUS = FIELDS
+    """A step opens on its first field. Applied at compose, before the step hides what it does not show:
+    `focus_first_field` (after the mount, and when a step shows new fields) moves focus off a hidden one."""
 
     def __init__(self, draft: Draft, state: WizardState) -> None:
         super().__init__()
@@ -75,7 +84,8 @@ class StepScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._step_bar(), id="steps")
-        with VerticalScroll(id="body"):
+        # not focusable: it was the step's first (invisible) focus stop; PageDown/PageUp scroll it instead
+        with VerticalScroll(id="body", can_focus=False):
             yield from self.body()
         yield Static("", id="field-help")
         with Horizontal(id="nav"):
@@ -83,8 +93,22 @@ class StepScreen(Screen[None]):
             yield Button(self.next_label(), id="next", variant="primary", compact=True)
         yield Footer()
 
+    def on_mount(self) -> None:
+        # after the refresh: a step's own on_mount runs first, and its focus() and display changes land then
+        self.call_after_refresh(self.focus_first_field)
+
     def body(self) -> ComposeResult:
         yield from ()
+
+    def focus_first_field(self) -> None:
+        """Focus the first field on show, unless focus is already on a widget the user can see."""
+        chain = set(self.focus_chain)  # the focusable widgets that are displayed
+        if self.focused is not None and self.focused in chain:
+            return
+        # the body's order, not the chain's: that sorts by position, and fields just shown have none yet
+        first = next((widget for widget in self.query(FIELDS) if widget in chain), None)
+        if first is not None:
+            first.focus()
 
     def next_label(self) -> str:
         return "Next"
@@ -135,6 +159,13 @@ class StepScreen(Screen[None]):
         if self.step > 0:
             self.post_message(GoTo(self.step - 1))
 
+    def action_page_body(self, pages: int) -> None:
+        body = self.query_one("#body", VerticalScroll)
+        if pages > 0:
+            body.scroll_page_down(animate=False)
+        else:
+            body.scroll_page_up(animate=False)
+
     # -- help -------------------------------------------------------------------------------------------------
     def _help_key(self, widget: Widget | None) -> str | None:
         while widget is not None:
@@ -145,7 +176,7 @@ class StepScreen(Screen[None]):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         key = self._help_key(self.focused)
-        self.query_one("#field-help", Static).update(Text(f" {SHORT[key]}  (F1: more)", style="italic") if key else "")
+        self.query_one("#field-help", Static).update(Text(f"{SHORT[key]}  (F1: more)", style="italic") if key else "")
 
     def action_help(self) -> None:
         key = self._help_key(self.focused) or "adapter"

@@ -86,6 +86,7 @@ class HardwareScreen(StepScreen):
             )
             self.query_one("#plan").display = True
             self._plan_for()
+            self.focus_first_field()
             return
         driver = f"driver {hw.driver_version}, CUDA {hw.cuda_version}" if hw.driver_version else ""
         summary.update(f"{len(hw.gpus)} GPU(s), {driver}; {host}")
@@ -111,6 +112,7 @@ class HardwareScreen(StepScreen):
         )
         selection.highlighted = 0  # Space toggles at once, no arrow key needed first
         selection.display = True
+        self.focus_first_field()
         self._use_local()
 
     def _use_local(self) -> None:

@@ -68,6 +68,7 @@ class ModelScreen(StepScreen):
         self.draft.set("model.id", ref)
         self.draft.inspection = None
         self._error: str | None = None
+        self._forget_shown()
         self.query_one("#model-status", Static).update(Text(f"Inspecting {ref}…", style="cyan"))
         self._inspect_worker(ref, bool(self.draft.get("model.trust_remote_code")), int(self.draft.get("adapter.r")))
 
@@ -87,6 +88,7 @@ class ModelScreen(StepScreen):
             return
         if message.inspection is None:
             self._error = message.error
+            self._forget_shown()
             self.query_one("#model-status", Static).update(Text(message.error or "", style="red"))
             return
         self.draft.inspection = message.inspection
@@ -118,6 +120,13 @@ class ModelScreen(StepScreen):
             count = ins["trainable_params"].get(name)
             button = self.query_one(f"#t-{name}", RadioButton)
             button.label = f"{name}: {human(count)} trainable at r={ins['rank']}" if count else name
+
+    def _forget_shown(self) -> None:
+        """Take the last model's module table and trainable counts off the screen: under a new id (being
+        inspected, or failed) they would describe a model the draft no longer has. `_show` brings them back."""
+        self.query_one("#groups", DataTable).display = False
+        for name in TARGET_SETS:
+            self.query_one(f"#t-{name}", RadioButton).label = name
 
     @on(RadioSet.Changed, "#targets")
     def _targets(self, event: RadioSet.Changed) -> None:

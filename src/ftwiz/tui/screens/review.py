@@ -88,7 +88,9 @@ class ReviewScreen(StepScreen):
         except FtwizError as exc:
             self.query_one("#yaml", Static).update(Text(str(exc), style="red"))
             return
-        self.query_one("#yaml", Static).update(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+        self.query_one("#yaml", Static).update(
+            Syntax(text, "yaml", theme="ansi_dark", background_color="default", word_wrap=True)
+        )
         seconds, cost = self.draft.estimate()
         memory, budget = self.draft.memory(), self.draft.budget_bytes
         parts = []
