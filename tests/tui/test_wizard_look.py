@@ -6,7 +6,7 @@ import pytest
 from runfolders import screen_text
 from textual.color import Color
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, RadioButton
 from wizard_kit import MODEL, ONE_GPU, demo_draft, wizard
 
 from ftwiz.tui.help import SHORT
@@ -53,9 +53,12 @@ async def test_a_failed_model_id_takes_the_last_models_table_off_the_screen(tmp_
         text = screen_text(app)
         assert "neither a local path nor a valid hub id" in text
         assert not table.display
-        assert "q_proj" not in text and "trainable at r=" not in text  # no table, no counts of the old model
+        assert "q_proj" not in text  # no table of the old model
+        assert str(screen.query_one("#t-attention_qv", RadioButton).label) == "attention_qv"  # nor its counts
         await submit(pilot, "#model", MODEL)
-        assert table.display and "trainable at r=" in screen_text(app)
+        assert table.display and "q_proj" in screen_text(app)
+        # the counts are back on the target buttons (at 80x24 they sit below the fold, under the table)
+        assert "trainable at r=" in str(screen.query_one("#t-attention_qv", RadioButton).label)
 
 
 FIRST_FIELD = {0: "plan_gpu", 1: "model", 2: "data", 3: "method", 4: "save_path", 5: "launch"}
