@@ -32,6 +32,7 @@ from textual.worker import WorkerFailed
 
 from ftwiz.errors import FtwizError
 from ftwiz.models.cache import cache_dir
+from ftwiz.redact import redact
 
 LOG_NAME = "wizard.log"
 
@@ -64,7 +65,7 @@ def record(error: BaseException, context: str) -> Path | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as log:
-            log.write(f"{stamp} ERROR ftwiz.tui: {context}\n{''.join(lines)}\n")
+            log.write(redact(f"{stamp} ERROR ftwiz.tui: {context}\n{''.join(lines)}\n"))  # no tokens in logs
     except OSError:
         return None
     return path
