@@ -267,6 +267,14 @@ class TrainConfig(Section):
     allow_qlora_fallback: bool = False
     """On a CUDA out-of-memory error in the first steps, may the worker switch LoRA to QLoRA (after a smaller
     micro-batch and gradient checkpointing)? Off: quantizing changes what you train, so you opt in."""
+    activation_offloading: bool = False
+    """TRL's `activation_offloading` (sft and cpt): the tensors saved for the backward pass wait in host memory
+    (pinned, copied on a side stream), so the GPU holds about two layers' activations instead of all of them;
+    steps get a little slower. CUDA only; nothing to install. The plan counts it."""
+    use_liger_kernel: bool = False
+    """Liger's Triton kernels for RMSNorm, RoPE and SwiGLU (TrainingArguments' `use_liger_kernel`; TRL keeps its
+    own fused LM head): less activation memory and faster steps. Needs `pip install liger-kernel` (pure Python,
+    no build) and a CUDA GPU. The plan counts it."""
 
     @field_validator("max_steps")
     @classmethod

@@ -16,12 +16,14 @@ from typing import Any
 
 from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GpuChoice, GpuType
+from ftwiz.hardware.stack import Stack
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.choices import MARGIN, Plan
 from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory, static_bytes, targets_for
 from ftwiz.plan.speed import SpeedEstimate, Traffic, estimate_speed
 
 PAIRED_METHODS = ("dpo", "orpo", "kto")  # chosen and rejected (KTO: completion and KL) go through the model together
+FULL_LOGITS_METHODS = ("orpo",)  # TRL 1.16's ORPO trainer (trl.experimental) still builds the whole logits
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Estimate:
     host_ram_bytes: int | None  # CPU offload: the offloaded states of this machine's processes
     seconds: float | None  # the whole run, when its length (max_steps or tokens) and the card's speed are known
     cost: float | None  # USD at train.price_per_hour, else the card's typical price
+    stack: dict[str, Any] | None = None  # the libraries and loss path the estimate assumes (Stack.to_dict)
 
     @property
     def peak_bytes(self) -> int:
@@ -62,6 +65,8 @@ class Estimate:
             "step_seconds": None if self.speed is None else round(self.speed.step_seconds, 4),
             "total_seconds": None if self.seconds is None else round(self.seconds, 1),
             "cost": None if self.cost is None else round(self.cost, 2),
+            "allocated_bytes": self.memory.allocated,
+            "stack": self.stack,
         }
 
 
@@ -78,10 +83,29 @@ def config_targets(config: RunConfig, inspection: Mapping[str, Any]) -> tuple[st
     return targets_for(inspection, config.adapter.target_modules)
 
 
-def train_setup(config: RunConfig, targets: tuple[str, ...] | None, dtype: str) -> TrainSetup:
-    """The knobs of a RunConfig that decide memory and speed (targets resolved, dtype as it will train)."""
+def loss_path(method: str, stack: Stack, requested: str | None = None) -> str:
+    """How the loss will be computed: `requested` (`ftwiz plan --loss`), else what the installed TRL does for the
+    method (its fused LM head for SFT, DPO and KTO; the whole logits for ORPO or a TRL without the head)."""
+    if requested:
+        return requested
+    return "full" if method in FULL_LOGITS_METHODS else stack.default_loss
+
+
+def train_setup(
+    config: RunConfig,
+    targets: tuple[str, ...] | None,
+    dtype: str,
+    *,
+    stack: Stack | None = None,
+    loss: str | None = None,
+    kernel: str = "triton",
+    loss_share: float = 1.0,
+) -> TrainSetup:
+    """The knobs of a RunConfig that decide memory and speed (targets resolved, dtype as it will train), on the
+    stack's loss path (`kernel`: triton on CUDA, torch elsewhere; `loss_share`: positions with a label)."""
     bits = config.quant.bits
     d = config.distributed
+    stack = stack or Stack()
     return TrainSetup(
         adapter=config.adapter.type,
         rank=config.adapter.r,
@@ -101,6 +125,13 @@ def train_setup(config: RunConfig, targets: tuple[str, ...] | None, dtype: str) 
         strategy=d.strategy if d.num_processes > 1 else "single",
         world_size=d.num_processes,
         cpu_offload=d.cpu_offload and d.strategy != "ddp",
+        loss=loss_path(config.method, stack, loss),  # type: ignore[arg-type]
+        loss_kernel=kernel,  # type: ignore[arg-type]
+        loss_share=loss_share,
+        token_tile=stack.token_tile,
+        vocab_tile=stack.vocab_tile,
+        activation_offloading=config.train.activation_offloading and config.method in ("sft", "cpt"),
+        liger=config.train.use_liger_kernel,
     )
 
 
@@ -149,15 +180,23 @@ def estimate(
     targets: tuple[str, ...] | None = None,
     rows: int | None = None,
     tokens: int | None = None,
+    stack: Stack | None = None,
+    loss: str | None = None,
+    kernel: str = "triton",
+    loss_share: float = 1.0,
 ) -> Estimate:
     """Everything `config` asks for on `gpu` (per GPU; `usable_bytes`: what is free on it, else its capacity).
 
     `dtype` and `targets` default to what the config resolves to on this card and model; the worker passes
     what it measured. `rows`: valid training rows (before the held-out split), for steps and disk; `tokens`:
-    tokens per epoch, for time and cost."""
+    tokens per epoch, for time and cost. `stack`: the installed libraries (hardware/stack.py; default: the
+    tested ones), `loss` overrides its loss path, `kernel` is the fused head's (torch on a CPU), `loss_share`
+    the positions with a label when known (the worker measures it)."""
     spec = ModelSpec.from_dict(inspection["spec"])
     dtype = dtype or train_dtype(config.model.dtype, gpu.gpu if gpu else None)
-    setup = train_setup(config, targets if targets is not None else config_targets(config, inspection), dtype)
+    stack = stack or Stack()
+    targets = targets if targets is not None else config_targets(config, inspection)
+    setup = train_setup(config, targets, dtype, stack=stack, loss=loss, kernel=kernel, loss_share=loss_share)
     memory = estimate_memory(spec, inspection, setup)
     d = config.distributed
     steps = optimizer_steps(config, rows)
@@ -172,7 +211,8 @@ def estimate(
         accum = config.train.gradient_accumulation_steps
         speed = estimate_speed(spec, setup, gpu.gpu.tflops, accum, d.num_processes, traffic)
         seconds, cost = _time_and_cost(config, gpu, speed, tokens)
-    return Estimate(setup, memory, gpu, budget, speed, steps, disk, host, seconds, cost)
+    described = stack.to_dict(setup.loss, kernel)
+    return Estimate(setup, memory, gpu, budget, speed, steps, disk, host, seconds, cost, described)
 
 
 def _params_total(inspection: Mapping[str, Any], spec: ModelSpec) -> int:

@@ -13,8 +13,12 @@ follows what the installed Hugging Face stack really does, not a textbook model:
   two moments in the dtype of the parameter; 8-bit optimizers 1 byte per state).
 - activations: the tensors autograd saves per decoder layer (derived below), all layers without gradient
   checkpointing; with it, each layer's input plus one layer recomputed in the backward pass.
-- logits: batch x seq x vocab in bf16, plus the fp32 copy the loss upcasts to and its log-softmax: dominant
-  for 128k+ vocabularies once checkpointing is on.
+- logits: what the loss path of the installed stack holds (`TrainSetup.loss`, read by hardware/stack.py).
+  TRL 1.16's SFT, DPO and KTO trainers score the LM head in tiles (`add_fused_lm_head`): never the whole
+  batch x seq x vocab logits, only a tile of them, the scored positions' hidden states and their fp32
+  gradient (`fused_head_bytes`). Stacks that build the logits (`loss="full"`: plain Trainer, ORPO, label
+  smoothing, the 2024-era published measurements) hold them in bf16, their fp32 upcast and the fp32
+  log-softmax: dominant for 128k+ vocabularies once checkpointing is on.
 - overhead: the CUDA context and the caching allocator's slack.
 
 Every figure is per GPU. Several GPUs change the static terms, not activations or logits:
@@ -91,6 +95,13 @@ class TrainSetup:
     cpu_offload: bool = False
     num_virtual_tokens: int = 20  # prompt / prefix tuning
     trainable_layers: int = 2  # freeze-tuning
+    loss: Literal["fused", "full"] = "fused"  # TRL's fused LM head (tiles), or the whole logits
+    loss_kernel: Literal["triton", "torch"] = "triton"  # the fused head on CUDA (Triton), or its torch fallback
+    loss_share: float = 1.0  # positions with a label (answers-only loss: fewer); Triton scores only those
+    token_tile: int = 4096  # the fused head's tile: positions x vocabulary entries (hardware/stack.py)
+    vocab_tile: int = 32768
+    activation_offloading: bool = False  # TRL moves the tensors saved for backward to host memory
+    liger: bool = False  # Liger's RMSNorm, RoPE and SwiGLU kernels (TRL keeps its own fused LM head)
 
     @property
     def bits(self) -> int | None:
@@ -111,7 +122,9 @@ class MemoryBreakdown:
     logits: int
     overhead: int
     trainable_params: int
-    offloaded: int = 0  # host memory per process (CPU offload); not part of the GPU total
+    offloaded: int = 0  # host memory per process (CPU offload, activation offloading); not in the GPU total
+    context: int = 0  # of the overhead: the CUDA context (no torch counter sees it)
+    slack: int = 0  # of the overhead: the caching allocator's reserve beyond allocated
 
     @property
     def total(self) -> int:
@@ -125,10 +138,15 @@ class MemoryBreakdown:
             + (self.overhead)
         )
 
+    @property
+    def allocated(self) -> int:
+        """What torch.cuda.max_memory_allocated (or a count of live tensors) would show: no context, no slack."""
+        return self.total - self.context - self.slack
+
     def to_dict(self) -> dict[str, int]:
         data = asdict(self)
-        data.pop("trainable_params")
-        data.pop("offloaded")
+        for key in ("trainable_params", "offloaded", "context", "slack"):
+            data.pop(key)
         return data
 
 
@@ -205,11 +223,12 @@ def activation_bytes_per_token_layer(spec: ModelSpec, inspection: Mapping[str, A
     h, inter = spec.hidden_size, spec.moe_intermediate_size if spec.is_moe else spec.intermediate_size
     kv = spec.kv_heads * spec.head_dim
     q = spec.heads * spec.head_dim
-    norms = 2 * (4 * h + 2 * h)
+    # Liger's RMSNorm keeps its input and one fp32 scale a row; its SwiGLU recomputes the activation.
+    norms = 2 * (b * h + 4) if setup.liger else 2 * (4 * h + 2 * h)
     attention = b * (h + q + 2 * kv + q + q)  # input of q/k/v, q, k, v, attention output, o_proj input
     gated = spec.is_moe or any(g["kind"] in ("mlp_gate", "mlp_gate_up") for g in inspection["linear_groups"])
     experts = spec.experts_per_token if spec.is_moe else 1
-    mlp = b * (h + experts * inter * (4 if gated else 2))
+    mlp = b * (h + experts * inter * ((3 if setup.liger else 4) if gated else 2))
     per_token = norms + attention + mlp
     if setup.adapter in ("lora", "qlora") and setup.lora_dropout > 0:
         # Each LoRA layer keeps its own dropped-out copy of the input, and the mask.
@@ -220,6 +239,24 @@ def activation_bytes_per_token_layer(spec: ModelSpec, inspection: Mapping[str, A
 
 
 def activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    """Activations on the GPU at the peak (with TRL's activation offloading: the layers in flight)."""
+    whole = _activations(spec, inspection, setup)
+    if not setup.activation_offloading:
+        return whole
+    return whole - offloaded_activation_bytes(spec, inspection, setup)
+
+
+def offloaded_activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    """TRL's activation offloading moves what each layer saves for the backward pass to host memory as the
+    forward goes on, and brings it back a layer ahead in the backward: the GPU keeps about two layers' worth."""
+    if not setup.activation_offloading:
+        return 0
+    whole = _activations(spec, inspection, setup)
+    kept = whole * min(2, spec.layers) // max(1, spec.layers)
+    return whole - kept
+
+
+def _activations(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
     virtual = setup.num_virtual_tokens if setup.adapter == "prompt_tuning" else 0  # prepended to every row
     tokens = setup.batch_size * (setup.seq_len + virtual)
     # Freeze-tuning: nothing before the first trained layer needs a gradient, so only those layers keep activations.
@@ -237,9 +274,37 @@ def activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: Trai
 
 
 def logit_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
-    """bf16 logits, their fp32 upcast for the loss, and the fp32 log-softmax kept for the backward pass."""
+    """The loss's share of the peak: TRL's fused head (`fused_head_bytes`), or the whole logits in the compute
+    dtype, their fp32 upcast for the loss and the fp32 log-softmax kept for the backward pass."""
+    if setup.loss == "fused":
+        return fused_head_bytes(spec, setup)
     b = 4 if setup.dtype == "float32" else 2
     return setup.batch_size * setup.seq_len * spec.vocab_size * (b + 4 + 4)
+
+
+def fused_head_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
+    """TRL's fused LM head (trl/kernels/chunked_logprob.py, `ChunkedLogProbFunction`), at its backward pass,
+    where it holds the most: the scored positions' hidden states (gathered or reshaped: a copy), their fp32
+    gradient, per-position fp32 statistics, and one tile of token_tile positions x vocab_tile logits.
+
+    - Triton (CUDA): only positions with a label are scored, and the kernel turns the tile into its gradient in
+      place: one tile in the compute dtype.
+    - torch fallback (CPU, no Triton): every position is scored and `_backward_tile` works on whole tiles: the
+      tile, then y, z, log p, p, the gradient and the one-hot difference (and its product) in fp32, and a bool
+      mask: the tile plus 7 fp32 tiles plus 1 byte per logit.
+    - the head trains (full fine-tuning): its gradient is accumulated in a separate fp32 buffer when the weights
+      are 16-bit (in fp32 the buffer is the gradient itself, counted with the others)."""
+    b = 4 if setup.dtype == "float32" else 2
+    positions = setup.batch_size * max(setup.seq_len - 1, 1)  # next-token labels: one fewer than tokens
+    h, v = spec.hidden_size, spec.vocab_size
+    if setup.loss_kernel == "triton":
+        scored, per_logit = max(1, int(positions * min(max(setup.loss_share, 0.0), 1.0) + 0.5)), b
+    else:
+        scored, per_logit = positions, b + 7 * 4 + 1
+    tile = min(scored, setup.token_tile) * min(v, setup.vocab_tile) * per_logit
+    states = scored * h * (b + 4) + scored * 4 * 8  # the hidden states, their fp32 gradient, 8 fp32 statistics
+    head_gradient = v * h * 4 if setup.adapter == "full" and b != 4 else 0
+    return tile + states + head_gradient
 
 
 def optimizer_bytes(n_params: int, param_bytes: int, optimizer: str) -> int:
@@ -298,13 +363,17 @@ def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: Train
     activations = activation_bytes(spec, inspection, setup)
     logits = logit_bytes(spec, setup)
     working = weights + trainable + gradients + optimizer + activations + logits + gathered
-    overhead = CUDA_CONTEXT + gathered + int(ALLOCATOR_SLACK * working)
+    slack = int(ALLOCATOR_SLACK * working)
     if offloaded:
-        overhead += int((OFFLOAD_SLACK - 1) * (working + int(ALLOCATOR_SLACK * working)))
+        slack += int((OFFLOAD_SLACK - 1) * (working + slack))
+    overhead = CUDA_CONTEXT + gathered + slack
+    offloaded += offloaded_activation_bytes(spec, inspection, setup)  # pinned host memory, not CUDA's
     if setup.bits is not None:
         # bitsandbytes dequantizes one weight matrix at a time for the matmul: the largest one, in bf16.
         overhead += max(
             (g["in_features"] * g["out_features"] * 2 for g in inspection["linear_groups"] if g["kind"] != "lm_head"),
             default=0,
         )
-    return MemoryBreakdown(weights, trainable, gradients, optimizer, activations, logits, overhead, n_train, offloaded)
+    return MemoryBreakdown(
+        weights, trainable, gradients, optimizer, activations, logits, overhead, n_train, offloaded, CUDA_CONTEXT, slack
+    )

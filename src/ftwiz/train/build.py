@@ -216,7 +216,40 @@ def training_args(config: RunConfig, run: RunDir, *, has_eval: bool, config_clas
         "ddp_find_unused_parameters": None if config.adapter.whole_model else False,
         # Without CUDA, processes started by `accelerate launch` join over gloo (accelerate's CPU state).
         "use_cpu": not on_gpu,
+        **_liger(config, on_gpu),
     }
+
+
+def _liger(config: RunConfig, on_gpu: bool) -> dict[str, Any]:
+    """train.use_liger_kernel as TrainingArguments' `use_liger_kernel`, refused where it cannot run."""
+    if not config.train.use_liger_kernel:
+        return {}
+    import importlib.util
+
+    from ftwiz.errors import BadInput
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise BadInput(
+            "train.use_liger_kernel: the liger-kernel package is not installed",
+            hint="pip install liger-kernel (pure Python, no build), or set train.use_liger_kernel: false.",
+        )
+    if not on_gpu:
+        raise BadInput("train.use_liger_kernel: Liger's kernels are Triton kernels for CUDA GPUs; this run is on the CPU")
+    return {"use_liger_kernel": True}
+
+
+def _activation_offloading(config: RunConfig) -> bool:
+    """train.activation_offloading, refused without CUDA (TRL copies on a CUDA stream into pinned memory)."""
+    if not config.train.activation_offloading:
+        return False
+    if not torch.cuda.is_available():
+        from ftwiz.errors import BadInput
+
+        raise BadInput(
+            "train.activation_offloading: TRL offloads activations from a CUDA GPU; this run is on the CPU",
+            hint="Set train.activation_offloading: false here.",
+        )
+    return True
 
 
 CPT_CHUNKING = (
@@ -250,6 +283,7 @@ def sft_config(config: RunConfig, run: RunDir, *, has_eval: bool) -> Any:
         # says; True would make TRL re-check the template and refuse the ones it cannot patch (Llama 3.1).
         assistant_only_loss=False,
         completion_only_loss=None if answers_only else False,  # None: TRL's default, on for prompt/completion
+        activation_offloading=_activation_offloading(config),
     )
 
 

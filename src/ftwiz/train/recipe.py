@@ -171,7 +171,8 @@ def check(job: Job) -> None:
     log.info("parameters: %s trainable of %s (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     job.status.update(trainable_params=trainable, total_params=total, decisions=job.decisions)
     if job.main:
-        planned = estimate_run(config, trainer.model, rows=len(data.train) + len(data.eval or []))
+        share = float(job.status.data.get("loss_token_share") or 1.0)
+        planned = estimate_run(config, trainer.model, rows=len(data.train) + len(data.eval or []), loss_share=share)
         write_plan(job.run, planned)
         check_disk(job.run, config, trainer, trainable, total, planned)
 

@@ -110,11 +110,14 @@ def param_counts(model: Any) -> tuple[int, int]:
     return trainable, total
 
 
-def estimate_run(config: RunConfig, model: Any, rows: int) -> Estimate | None:
+def estimate_run(config: RunConfig, model: Any, rows: int, loss_share: float = 1.0) -> Estimate | None:
     """The planner's estimate for this run (plan/estimate.py, the one every front end uses), given what the worker
-    knows for sure: the dtype it loaded and PEFT's own target names. None when the model cannot be inspected."""
+    knows for sure: the dtype it loaded, PEFT's own target names, the installed stack, the fused head's kernel
+    (Triton on CUDA, torch elsewhere) and the share of positions with a label. None when the model cannot be
+    inspected."""
     import torch
 
+    from ftwiz.hardware.stack import installed_stack
     from ftwiz.models.inspect import inspect_reference
     from ftwiz.plan.estimate import estimate
     from ftwiz.train import build
@@ -126,7 +129,17 @@ def estimate_run(config: RunConfig, model: Any, rows: int) -> Estimate | None:
         dtype = {torch.bfloat16: "bfloat16", torch.float16: "float16"}.get(
             build.compute_dtype(config.model.dtype), "float32"
         )
-        return estimate(config, inspection, dtype=dtype, targets=targets, rows=rows)
+        kernel = "triton" if torch.cuda.is_available() else "torch"
+        return estimate(
+            config,
+            inspection,
+            dtype=dtype,
+            targets=targets,
+            rows=rows,
+            stack=installed_stack(),
+            kernel=kernel,
+            loss_share=loss_share,
+        )
     except Exception as exc:  # the estimate is a courtesy; training goes on without it
         log.warning("could not estimate this run: %s", exc)
         return None
