@@ -80,6 +80,10 @@ CASES: list[tuple[Case, int, int]] = [
     (Case("qlora-ckpt", llama(768, 4, 32000), {"adapter.type": "qlora", "quant.bits": 4}), 2, 512),
     (Case("qlora-no-ckpt", llama(768, 4, 32000), {"adapter.type": "qlora", "quant.bits": 4, **NO_CKPT}), 2, 512),
     (Case("dpo-lora", llama(512, 4, 32000), {**LORA, "method": "dpo"}, data="preference"), 1, 512),
+    # Where the model's own terms outweigh the loss: a 165M-parameter full fine-tune (weights, gradients and AdamW
+    # states), and 8 layers of activations over a smaller vocabulary.
+    (Case("full-165m", llama(1024, 8, 32000, heads=16, kv=8), {"adapter.type": "full"}), 1, 256),
+    (Case("lora-activations-8k", llama(512, 8, 8192), {**LORA, **NO_CKPT}), 4, 512),
 ]
 
 

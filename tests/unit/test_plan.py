@@ -42,7 +42,7 @@ def test_the_learning_rate_follows_the_adapter_and_says_the_numbers():
     from ftwiz.plan.estimate import config_changes
 
     spec, ins = catalog(LLAMA8B)
-    qlora = recommend(spec, ins, parse_gpu("A10G"), Knobs())
+    qlora = recommend(spec, ins, parse_gpu("L4"), Knobs(adapter="qlora"))
     assert qlora.best.setup.adapter == "qlora" and qlora.learning_rate == 2e-4
     assert any(
         r.startswith("learning rate 2e-4:") and "~10× the full fine-tuning rate (2e-5" in r for r in qlora.reasons
@@ -70,14 +70,25 @@ def test_speed_scales_with_the_card_and_qlora_is_slower():
 
 def test_recommendation_fits_with_margin_and_explains_itself():
     spec, ins = catalog(LLAMA8B)
-    plan = recommend(spec, ins, parse_gpu("A10G"), Knobs(), tokens=10_000_000)
+    plan = recommend(spec, ins, parse_gpu("T4"), Knobs(), tokens=10_000_000)
     data = plan.to_dict()
-    assert data["fits"] and data["peak_bytes"] <= 0.9 * parse_gpu("A10G").gpu.memory_bytes
-    assert data["config"]["adapter"] == "qlora"  # a 16-bit 8B base (15 GiB) + activations does not fit 22.5 GiB
+    assert data["fits"] and data["peak_bytes"] <= 0.9 * parse_gpu("T4").gpu.memory_bytes
+    assert data["config"]["adapter"] == "qlora"  # a 16-bit 8B base (15 GiB) does not fit 15 GiB
     assert any("LoRA on a 16-bit base would need" in r and "does not fit" in r for r in data["reasons"])
     assert any("tokens per optimizer step" in r for r in data["reasons"])
     assert data["total_seconds"] > 0 and data["cost"] > 0
     assert data["config"]["batch_size"] * data["config"]["grad_accum"] == 16  # the effective batch is kept
+
+
+def test_lora_fits_an_8b_model_on_a_24gb_card_now_the_logits_are_fused():
+    """TRL 1.16 never builds the 2 x 2048 x 128k logits (4.9 GiB under the old model): LoRA on a 16-bit Llama-3.1-8B
+    fits an A10G, and the plan says which stack it assumed."""
+    spec, ins = catalog(LLAMA8B)
+    plan = recommend(spec, ins, parse_gpu("A10G"), Knobs())
+    assert plan.best.fits and plan.best.setup.adapter == "lora"
+    assert plan.best.memory.logits < 1024**3
+    full = recommend(spec, ins, parse_gpu("A10G"), Knobs(loss="full"))
+    assert full.best.memory.logits > plan.best.memory.logits
 
 
 def test_fixed_knobs_are_kept():

@@ -252,6 +252,10 @@ def config_changes(plan: Plan) -> dict[str, Any]:
             "train.optim": s.optimizer,
         }
     )
+    if s.activation_offloading:
+        changes["train.activation_offloading"] = True
+    if s.liger:
+        changes["train.use_liger_kernel"] = True
     if plan.learning_rate is not None:
         changes["train.learning_rate"] = plan.learning_rate
     if plan.world_size > 1:

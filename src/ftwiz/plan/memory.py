@@ -231,9 +231,11 @@ def activation_bytes_per_token_layer(spec: ModelSpec, inspection: Mapping[str, A
     mlp = b * (h + experts * inter * ((3 if setup.liger else 4) if gated else 2))
     per_token = norms + attention + mlp
     if setup.adapter in ("lora", "qlora") and setup.lora_dropout > 0:
-        # Each LoRA layer keeps its own dropped-out copy of the input, and the mask.
+        # Each LoRA layer keeps its own dropped-out copy of the input (in the adapter's dtype: bf16 on a quantized
+        # base), and the mask.
+        a = 2 if setup.bits is not None else b
         per_token += sum(
-            (b + 1) * g["in_features"] * g["count"] for g in _targeted_groups(inspection, setup.targets)
+            (a + 1) * g["in_features"] * g["count"] for g in _targeted_groups(inspection, setup.targets)
         ) / (spec.layers)
     return per_token
 
@@ -256,16 +258,24 @@ def offloaded_activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], s
     return whole - kept
 
 
-def _activations(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+def layer_activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    """What one decoder layer keeps for the whole micro-batch (what checkpointing recomputes one layer at a time)."""
     virtual = setup.num_virtual_tokens if setup.adapter == "prompt_tuning" else 0  # prepended to every row
     tokens = setup.batch_size * (setup.seq_len + virtual)
-    # Freeze-tuning: nothing before the first trained layer needs a gradient, so only those layers keep activations.
-    layers = min(setup.trainable_layers, spec.layers) if setup.adapter == "freeze" else spec.layers
     per_layer = activation_bytes_per_token_layer(spec, inspection, setup) * tokens
     if setup.attn_implementation == "eager":
         # Eager attention materialises the scores and their softmax: batch x heads x seq x seq each.
         b = 4 if setup.dtype == "float32" else 2
         per_layer += 2 * b * setup.batch_size * spec.heads * setup.seq_len**2
+    return int(per_layer)
+
+
+def _activations(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
+    virtual = setup.num_virtual_tokens if setup.adapter == "prompt_tuning" else 0  # prepended to every row
+    tokens = setup.batch_size * (setup.seq_len + virtual)
+    # Freeze-tuning: nothing before the first trained layer needs a gradient, so only those layers keep activations.
+    layers = min(setup.trainable_layers, spec.layers) if setup.adapter == "freeze" else spec.layers
+    per_layer = layer_activation_bytes(spec, inspection, setup)
     if setup.gradient_checkpointing:
         b = 4 if setup.dtype == "float32" else 2
         kept = layers * tokens * spec.hidden_size * b  # each layer's input
@@ -301,7 +311,10 @@ def fused_head_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
         scored, per_logit = max(1, int(positions * min(max(setup.loss_share, 0.0), 1.0) + 0.5)), b
     else:
         scored, per_logit = positions, b + 7 * 4 + 1
-    tile = min(scored, setup.token_tile) * min(v, setup.vocab_tile) * per_logit
+    rows = min(scored, setup.token_tile)
+    # The tile buffer is allocated vocab_tile wide even for a narrower vocabulary; the work tiles are as wide as
+    # the vocabulary's slice.
+    tile = rows * setup.vocab_tile * b + rows * min(v, setup.vocab_tile) * (per_logit - b)
     states = scored * h * (b + 4) + scored * 4 * 8  # the hidden states, their fp32 gradient, 8 fp32 statistics
     head_gradient = v * h * 4 if setup.adapter == "full" and b != 4 else 0
     return tile + states + head_gradient
@@ -329,7 +342,8 @@ def static_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSet
         param_bytes = DTYPE_BYTES[setup.dtype]
         trainable = 0  # the weights themselves train: counted in weights
     else:
-        param_bytes = 2 if setup.bits is not None and setup.dtype != "float32" else 4  # TRL: bf16 on QLoRA
+        # TRL's SFTTrainer casts the adapter to bf16 on any quantized base (the QLoRA paper's recipe), also on a CPU.
+        param_bytes = 2 if setup.bits is not None else 4
         trainable = n_train * param_bytes
     return StaticBytes(
         weight_bytes(spec, inspection, setup),
@@ -362,6 +376,12 @@ def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: Train
             weights = trainable = gradients = 0
     activations = activation_bytes(spec, inspection, setup)
     logits = logit_bytes(spec, setup)
+    if setup.gradient_checkpointing and setup.loss == "fused":
+        # The fused head's backward finishes, and frees its tiles, before the first layer is recomputed: of the
+        # two, only the larger is ever alive, so the activations term counts the recomputed layer beyond it
+        # (measured: benchmarks/memory/measure_cpu.py). The published full-logits stacks do not show it: older
+        # transformers kept the fp32 logits alive through the backward pass, so there both count.
+        activations -= min(layer_activation_bytes(spec, inspection, setup), logits)
     working = weights + trainable + gradients + optimizer + activations + logits + gathered
     slack = int(ALLOCATOR_SLACK * working)
     if offloaded:

@@ -213,3 +213,27 @@ def nothing_fits(
             reasons.append(f"{n} GPUs with FSDP (weights, gradients and optimizer sharded) would fit")
             break
     return reasons
+
+
+INSTALL_COSTS = {
+    "activation_offloading": "built into TRL: nothing to install",
+    "liger": "`pip install liger-kernel`: pure Python with Triton kernels, no build, CUDA only",
+}
+
+
+def memory_option_reasons(smallest: Candidate, options: Any) -> list[str]:
+    """Why a memory saver is on: nothing fitted without it (the smallest such configuration's peak), what it
+    moves or saves, and what it costs to install."""
+    out = [f"nothing fits as is (the smallest configuration needs {_gib(smallest.memory.total)})"]
+    if options.activation_offloading:
+        out.append(
+            "train.activation_offloading on: TRL keeps the tensors saved for the backward pass in pinned host memory "
+            "(about two layers stay on the GPU); a little slower, host RAM holds the rest; "
+            + INSTALL_COSTS["activation_offloading"]
+        )
+    if options.liger:
+        out.append(
+            "train.use_liger_kernel on: Liger's RMSNorm and SwiGLU keep fewer activations (the norms' fp32 copies, "
+            "the MLP's activation); " + INSTALL_COSTS["liger"]
+        )
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ftwiz.hardware.gpus import CATALOG, GpuChoice
@@ -24,7 +25,7 @@ from ftwiz.plan.choices import (
     Plan,
 )
 from ftwiz.plan.memory import TrainSetup, estimate_memory, static_bytes, targets_for
-from ftwiz.plan.reasons import chosen_reasons, learning_rate, nothing_fits, strategy_reasons
+from ftwiz.plan.reasons import chosen_reasons, learning_rate, memory_option_reasons, nothing_fits, strategy_reasons
 from ftwiz.plan.speed import Traffic, estimate_speed
 
 
@@ -38,8 +39,11 @@ def candidates(
     strategy: str = "single",
     cpu_offload: bool = False,
     nodes: int = 1,
+    options: MemoryOptions | None = None,
 ) -> list[Candidate]:
-    """Every combination of the open knobs, estimated for one strategy over gpu.count x nodes GPUs."""
+    """Every combination of the open knobs, estimated for one strategy over gpu.count x nodes GPUs (with the
+    memory options `options`, else the ones the user fixed)."""
+    options = options or MemoryOptions(bool(knobs.activation_offloading), bool(knobs.liger))
     world = gpu.count * nodes
     adapters = [knobs.adapter] if knobs.adapter else ["lora", "qlora", "full"]
     batches = [knobs.batch_size] if knobs.batch_size else [b for b in BATCHES if b <= max(knobs.effective_batch, 1)]
@@ -64,6 +68,9 @@ def candidates(
                 strategy=strategy,
                 world_size=world,
                 cpu_offload=cpu_offload,
+                loss=knobs.loss,  # type: ignore[arg-type]
+                activation_offloading=options.activation_offloading,
+                liger=options.liger,
             )
             accum = knobs.grad_accum or max(1, knobs.effective_batch // (batch * world))
             memory = estimate_memory(spec, inspection, setup)
@@ -74,6 +81,23 @@ def candidates(
     return out
 
 
+@dataclass(frozen=True)
+class MemoryOptions:
+    """Memory savers beyond the knobs, in the order the recommender tries them when nothing fits."""
+
+    activation_offloading: bool = False
+    liger: bool = False
+
+
+def _options_to_try(knobs: Knobs) -> list[MemoryOptions]:
+    """When nothing fits as asked: TRL's activation offloading (nothing to install), then Liger's kernels on top
+    (a pip install); a knob the user fixed is kept."""
+    offload = [knobs.activation_offloading] if knobs.activation_offloading is not None else [False, True]
+    liger = [knobs.liger] if knobs.liger is not None else [False, True]
+    tried = [MemoryOptions(o, lg) for lg in liger for o in offload]
+    return tried[1:]  # the first is what was tried already
+
+
 def _strategy_pools(
     spec: ModelSpec,
     inspection: Mapping[str, Any],
@@ -82,16 +106,21 @@ def _strategy_pools(
     budget: int,
     dtype: str,
     nodes: int,
+    options: MemoryOptions | None = None,
 ) -> list[Candidate]:
     """Every strategy's candidates: one GPU alone, or each strategy over all of them; CPU offload only when
     nothing fits in GPU memory (it trades a lot of speed) or when asked for."""
     if gpu.count * nodes == 1:
-        return candidates(spec, inspection, gpu, knobs, budget, dtype)
+        return candidates(spec, inspection, gpu, knobs, budget, dtype, options=options)
     strategies = [knobs.strategy] if knobs.strategy else list(STRATEGIES)
 
     def pool(offload: bool) -> list[Candidate]:
         chosen = [s for s in strategies if not (offload and s == "ddp")]
-        return [c for s in chosen for c in candidates(spec, inspection, gpu, knobs, budget, dtype, s, offload, nodes)]
+        return [
+            c
+            for s in chosen
+            for c in candidates(spec, inspection, gpu, knobs, budget, dtype, s, offload, nodes, options)
+        ]
 
     if knobs.cpu_offload is not None:
         return pool(knobs.cpu_offload)
@@ -128,6 +157,14 @@ def recommend(
     budget = int(usable * (1 - margin))
     dtype = "bfloat16" if gpu.gpu.bf16 or gpu.gpu.tflops == 0 else "float16"
     pool = _strategy_pools(spec, inspection, gpu, knobs, budget, dtype, nodes)
+    saver: list[str] = []
+    if not any(c.fits for c in pool):
+        for options in _options_to_try(knobs):
+            tried = _strategy_pools(spec, inspection, gpu, knobs, budget, dtype, nodes, options)
+            if any(c.fits for c in tried):
+                saver = memory_option_reasons(min(pool, key=lambda c: c.memory.total), options)
+                pool = tried
+                break
     fitting = sorted((c for c in pool if c.fits), key=_rank_key)
     if price_per_hour is None:
         price_per_hour = gpu.gpu.price_mid
@@ -140,6 +177,7 @@ def recommend(
         reasons = nothing_fits(spec, inspection, best, gpu, budget, usable, knobs)
     if gpu.count * nodes > 1:
         reasons[1:1] = strategy_reasons(best, pool, gpu, nodes)
+    reasons[1:1] = saver
     rate = learning_rate(best.setup.adapter, method) if fitting else None
     if rate is not None:
         reasons.append(rate[1])
