@@ -69,7 +69,7 @@ class LiveTensorBytes(TorchDispatchMode):
     def _free(self, key: int) -> None:
         self.current -= self._live.pop(key, 0)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in tree_leaves((args, kwargs, out)):
             self._track(t)
@@ -106,7 +106,27 @@ def make_model(folder: Path, architecture: dict[str, Any], seed: int = 0) -> Pat
     return folder
 
 
-WORDS = "the a shop city apples hats chairs bought paid name item count list fields please at in for of".split()
+WORDS = [
+    "the",
+    "a",
+    "shop",
+    "city",
+    "apples",
+    "hats",
+    "chairs",
+    "bought",
+    "paid",
+    "name",
+    "item",
+    "count",
+    "list",
+    "fields",
+    "please",
+    "at",
+    "in",
+    "for",
+    "of",
+]
 
 
 def write_data(path: Path, kind: str, rows: int, words: int, seed: int = 0) -> Path:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import Case, measure_cpu  # noqa: E402
+from harness import Case, measure_cpu
 
 MIB = 1024**2
 

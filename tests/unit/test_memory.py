@@ -82,10 +82,12 @@ def test_activations_and_logits_hand_computed():
     # MLP 2x(h+4I)=2x(64+512)=1152 -> 2560 bytes; 16 tokens.
     no_ckpt = est(gradient_checkpointing=False, **setup)
     assert no_ckpt.activations == 2 * 16 * 2560
-    ckpt = est(gradient_checkpointing=True, **setup)
-    assert ckpt.activations == 2 * 16 * 64 * 2 + 16 * 2560  # layer inputs + one layer recomputed
     full = est(gradient_checkpointing=True, loss="full", **setup)
+    assert full.activations == 2 * 16 * 64 * 2 + 16 * 2560  # layer inputs + one layer recomputed
     assert full.logits == 16 * 128 * (2 + 4 + 4)  # bf16 logits, their fp32 upcast, the fp32 log-softmax
+    fused = est(gradient_checkpointing=True, **setup)
+    # The fused head's tiles and the recomputed layer are never alive together: the larger of the two counts.
+    assert fused.activations + fused.logits == 2 * 16 * 64 * 2 + max(16 * 2560, fused.logits)
     eager = est(gradient_checkpointing=False, attn_implementation="eager", **setup)
     assert eager.activations - no_ckpt.activations == 2 * (2 * 2 * 2 * 4 * 8 * 8)  # scores + softmax, 2 layers
 
@@ -210,3 +212,60 @@ def test_offloading_an_8b_full_fine_tune_frees_most_of_the_gpu():
     assert off.total < 0.5 * sharded.total
     # per process: half of 16 GB of bf16 weights, 16 GB of gradients and 32 GB of Adam states
     assert off.offloaded == sharded.weights + sharded.gradients + sharded.optimizer == 4 * 8_030_261_248
+
+
+def test_fused_head_for_llama_8b_is_the_tile_arithmetic_and_well_under_a_gib():
+    """TRL 1.16's fused LM head at 2 x 2048 tokens on CUDA: one bf16 tile of 4,094 scored positions x 32,768
+    vocabulary entries, the scored hidden states (bf16) and their fp32 gradient, 8 fp32 statistics a position.
+    The old full-logits model charged 4.9 GiB for the same step."""
+    from ftwiz.plan.memory import logit_bytes
+
+    spec = spec_from_config(json.loads(catalog_file("meta-llama/Llama-3.1-8B-Instruct").read_text()))
+    setup = TrainSetup(adapter="lora", batch_size=2, seq_len=2048)
+    positions, h = 2 * 2047, spec.hidden_size
+    expected = positions * 32768 * 2 + positions * h * (2 + 4) + positions * 4 * 8
+    assert logit_bytes(spec, setup) == expected
+    assert expected < 0.5 * 1024**3
+    assert logit_bytes(spec, TrainSetup(adapter="lora", batch_size=2, seq_len=2048, loss="full")) > 4.5 * 1024**3
+    # Answers-only loss: Triton scores only the positions with a label.
+    assert logit_bytes(spec, TrainSetup(adapter="lora", batch_size=2, seq_len=2048, loss_share=0.25)) < expected / 2
+
+
+def test_the_cpu_fallback_holds_whole_fp32_tiles_and_full_fine_tuning_an_fp32_head_gradient():
+    """Without Triton every position is scored and `_backward_tile` holds the tile plus 7 fp32 tiles and a bool
+    mask; a 16-bit full fine-tune accumulates the head's gradient in a separate fp32 buffer (vocab x hidden x 4)."""
+    from ftwiz.plan.memory import logit_bytes
+
+    spec = spec_from_config(json.loads(catalog_file("meta-llama/Llama-3.1-8B-Instruct").read_text()))
+    cpu = TrainSetup(adapter="lora", batch_size=1, seq_len=1024, dtype="float32", loss_kernel="torch")
+    n, h = 1023, spec.hidden_size
+    assert logit_bytes(spec, cpu) == n * 32768 * (4 + 7 * 4 + 1) + n * h * 8 + n * 32
+    lora = logit_bytes(spec, TrainSetup(adapter="lora"))
+    full = logit_bytes(spec, TrainSetup(adapter="full"))
+    assert full - lora == spec.vocab_size * h * 4
+
+
+def test_tiles_come_from_the_installed_trl():
+    """hardware/stack.py reads the installed TRL's tile sizes from its source, without importing it."""
+    from ftwiz.hardware.stack import installed_stack
+
+    stack = installed_stack()
+    assert stack.fused_head and (stack.token_tile, stack.vocab_tile) == (4096, 32768)
+    assert "trl" not in stack.assumed and stack.versions["trl"].startswith("1.")
+    assert "fused LM head" in stack.describe("fused") and stack.to_dict("full")["tile"] is None
+
+
+def test_memory_savers_cut_the_gpu_share_and_say_where_it_went():
+    """Activation offloading keeps two of Llama-3.1-8B's 32 layers on the GPU and the rest in host memory;
+    Liger's kernels keep fewer activations."""
+    model = "meta-llama/Llama-3.1-8B-Instruct"
+    spec = spec_from_config(json.loads(catalog_file(model).read_text()))
+    ins = json.loads(catalog_file(model).with_suffix(".inspect.json").read_text())
+
+    def memory(**kw):
+        return estimate_memory(spec, ins, TrainSetup(adapter="lora", gradient_checkpointing=False, **kw))
+
+    base, offload, liger = memory(), memory(activation_offloading=True), memory(liger=True)
+    assert offload.activations + offload.offloaded == base.activations
+    assert offload.activations == base.activations * 2 // 32
+    assert liger.activations < base.activations and liger.offloaded == 0

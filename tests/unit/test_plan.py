@@ -330,3 +330,34 @@ def test_the_commands_a_plan_prints_load_as_a_valid_config(tmp_path):
     assert config.adapter.type == "full" and config.distributed.num_processes == 4
     assert config.distributed.strategy == data["strategy"]
     assert config.train.per_device_train_batch_size == data["config"]["batch_size"]
+
+
+def test_when_nothing_fits_the_recommender_tries_activation_offloading_then_liger_and_says_the_cost():
+    """Checkpointing fixed off at 8 x 4096 tokens: Llama-3.1-8B's activations (~300 GiB) fit no card, but TRL's
+    activation offloading keeps two of 32 layers on the GPU; the plan turns it on, says why and what it costs,
+    and writes the key. A knob the user fixed off stays off."""
+    from ftwiz.plan.estimate import config_changes
+
+    spec, ins = catalog(LLAMA8B)
+    knobs = Knobs(adapter="lora", gradient_checkpointing=False, batch_size=8, seq_len=4096)
+    plan = recommend(spec, ins, parse_gpu("H100-80GB"), knobs)
+    assert plan.best.fits and plan.best.setup.activation_offloading and not plan.best.setup.liger
+    assert plan.best.memory.offloaded > 100 * 1024**3  # host memory holds the rest
+    assert any("activation_offloading on" in r and "nothing to install" in r for r in plan.reasons)
+    assert any(r.startswith("nothing fits as is") for r in plan.reasons)
+    assert config_changes(plan)["train.activation_offloading"] is True
+    refused = recommend(spec, ins, parse_gpu("H100-80GB"), Knobs(**{**knobs.__dict__, "activation_offloading": False}))
+    assert not refused.best.setup.activation_offloading
+
+
+def test_plan_cli_says_which_stack_and_loss_path_it_assumed(capsys):
+    from ftwiz.cli import main
+
+    assert main(["plan", "--model", LLAMA8B, "--gpu", "A10G", "--json"]) == 0
+    fused = json.loads(capsys.readouterr().out)
+    assert fused["stack"]["loss"] == "fused" and fused["stack"]["versions"]["trl"]
+    assert fused["config"]["adapter"] == "lora"
+    assert main(["plan", "--model", LLAMA8B, "--gpu", "A10G", "--loss", "full", "--json"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full["stack"]["loss"] == "full" and full["breakdown"]["logits"] > 4 * 1024**3
+    assert full["config"]["adapter"] == "qlora"  # with 4.9 GiB of logits, LoRA on 16-bit weights no longer fits

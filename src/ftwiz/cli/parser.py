@@ -124,6 +124,24 @@ def _add_plan(commands: Any) -> None:
         help="several GPUs: fix the strategy (default: chosen by fit, then speed)",
     )
     plan.add_argument("--cpu-offload", action=argparse.BooleanOptionalAction, default=None)
+    plan.add_argument(
+        "--loss",
+        choices=["fused", "full"],
+        help="how the loss is computed: fused (TRL's fused LM head, the installed TRL's default) or full (the "
+        "whole logits, as plain Trainer and 2024-era stacks did)",
+    )
+    plan.add_argument(
+        "--activation-offloading",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TRL's activation offloading (default: tried only when nothing fits)",
+    )
+    plan.add_argument(
+        "--liger",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Liger's RMSNorm/RoPE/SwiGLU kernels (pip install liger-kernel; default: tried only when nothing fits)",
+    )
     plan.add_argument("--config", default="CONFIG.yaml", metavar="PATH", help="config file named in the commands")
     plan.add_argument("--main-process-ip", metavar="HOST", help="several machines: machine 0's address")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")

@@ -14,6 +14,7 @@ from ftwiz.data.check import CHARS_PER_TOKEN
 from ftwiz.errors import BadInput
 from ftwiz.hardware.gpus import GpuChoice, local_card, parse_gpu
 from ftwiz.hardware.probe import probe_hardware
+from ftwiz.hardware.stack import installed_stack
 from ftwiz.models.inspect import inspect_reference
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.choices import DEFAULT_SEQ_LEN, Knobs, Plan
@@ -126,7 +127,8 @@ def run(args: PlanOptions) -> PlanResult:
     check_knobs(args.knobs)
     inspection = inspect_reference(args.model, trust_remote_code=args.trust_remote_code, isolate=True)
     spec = ModelSpec.from_dict(inspection["spec"])
-    knobs = args.knobs
+    stack = installed_stack()
+    knobs = replace(args.knobs, loss=args.knobs.loss or stack.default_loss)
     size = data_size(args.data) if args.data and args.tokens is None else None
     tokens = args.tokens if args.tokens is not None else (size.tokens if size else None)
     if size is not None and knobs.seq_len is None:  # rows decide the sequence length: p99, a multiple of 64
@@ -154,6 +156,8 @@ def run(args: PlanOptions) -> PlanResult:
         plan.reasons.append(data_reason(size, args.data or "", knobs.seq_len if args.knobs.seq_len is None else None))
     if (beyond := context_reason(plan.best.setup.seq_len, spec.max_positions)) is not None:
         plan.reasons.append(beyond)
+    plan.reasons.append(stack.describe(knobs.loss or "fused"))
+    plan.extra["stack"] = stack.to_dict(knobs.loss or "fused")
     if plan.best.fits:
         plan.extra["commands"] = train_commands(plan, args.config, args.main_process_ip)
     return PlanResult(plan, {"model": args.model, **plan.to_dict()})

@@ -41,7 +41,7 @@ class Knobs:
     effective_batch: int = DEFAULT_EFFECTIVE_BATCH
     strategy: str | None = None  # several GPUs: ddp | fsdp | deepspeed-zero2 | deepspeed-zero3
     cpu_offload: bool | None = None
-    loss: str = "fused"  # the stack's loss path: TRL's fused LM head, or the whole logits (`ftwiz plan --loss`)
+    loss: str | None = None  # fused (TRL's fused LM head) or full (whole logits); None: the installed stack's
     activation_offloading: bool | None = None  # TRL's; None: tried only when nothing fits without it
     liger: bool | None = None  # Liger's RMSNorm/RoPE/SwiGLU kernels; None: tried only when nothing fits
 

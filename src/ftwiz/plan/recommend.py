@@ -68,7 +68,7 @@ def candidates(
                 strategy=strategy,
                 world_size=world,
                 cpu_offload=cpu_offload,
-                loss=knobs.loss,  # type: ignore[arg-type]
+                loss=knobs.loss or "fused",  # type: ignore[arg-type]
                 activation_offloading=options.activation_offloading,
                 liger=options.liger,
             )

@@ -234,7 +234,9 @@ def _liger(config: RunConfig, on_gpu: bool) -> dict[str, Any]:
             hint="pip install liger-kernel (pure Python, no build), or set train.use_liger_kernel: false.",
         )
     if not on_gpu:
-        raise BadInput("train.use_liger_kernel: Liger's kernels are Triton kernels for CUDA GPUs; this run is on the CPU")
+        raise BadInput(
+            "train.use_liger_kernel: Liger's kernels are Triton kernels for CUDA GPUs; this run is on the CPU"
+        )
     return {"use_liger_kernel": True}
 
 
