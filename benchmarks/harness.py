@@ -106,27 +106,10 @@ def make_model(folder: Path, architecture: dict[str, Any], seed: int = 0) -> Pat
     return folder
 
 
-WORDS = [
-    "the",
-    "a",
-    "shop",
-    "city",
-    "apples",
-    "hats",
-    "chairs",
-    "bought",
-    "paid",
-    "name",
-    "item",
-    "count",
-    "list",
-    "fields",
-    "please",
-    "at",
-    "in",
-    "for",
-    "of",
-]
+WORDS = (
+    *("the", "a", "shop", "city", "apples", "hats", "chairs", "bought", "paid", "name"),
+    *("item", "count", "list", "fields", "please", "at", "in", "for", "of"),
+)
 
 
 def write_data(path: Path, kind: str, rows: int, words: int, seed: int = 0) -> Path:
