@@ -1,10 +1,10 @@
 """Run one RunConfig through ftwiz's own worker code for a few optimizer steps and measure its memory.
 
 Shared by `benchmarks/memory/measure_cpu.py` (peak live tensor bytes on the CPU) and `benchmarks/gpu/measure.py`
-(torch.cuda's counters on a GPU). The model and trainer are built exactly as `python -m ftwiz.train` builds them
-(`ftwiz.train.recipe.load_data` and `build_trainer`: tokenizer, model, quantization, PEFT, TRL trainer); only
-the weights are random and the data synthetic, so nothing is downloaded. The planner's estimate for the same
-config comes from `ftwiz.train.reports.estimate_run`, the one the worker writes into plan.json.
+(torch.cuda's counters and NVML on a GPU). The model and trainer are built exactly as `python -m ftwiz.train`
+builds them (`ftwiz.train.recipe.load_data` and `build_trainer`: tokenizer, model, quantization, PEFT, TRL
+trainer); only the weights are random and the data synthetic, so nothing is downloaded. The planner's estimate
+for the same config comes from `ftwiz.train.reports.estimate_run`, the one the worker writes into plan.json.
 
 `LiveTensorBytes` is the CPU analogue of `torch.cuda.max_memory_allocated`: a TorchDispatchMode that sees every
 tensor an op returns or takes, keys it by its storage (views share one) and frees it through a weakref finalizer
@@ -15,6 +15,7 @@ wrappers and checkpointing's re-entrant forward confuse; the storage count is al
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import shutil
@@ -33,6 +34,8 @@ from ftwiz.config.schema import RunConfig
 from ftwiz.runs.store import LocalStatus, RunDir
 
 MIB = 1024**2
+# Keys of a published config.json that describe its file, not the architecture.
+CONFIG_NOISE = ("architectures", "torch_dtype", "dtype", "transformers_version", "auto_map")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 
 
@@ -87,18 +90,23 @@ def model_tensors(model: Any) -> list[torch.Tensor]:
     return tensors
 
 
-def make_model(folder: Path, architecture: dict[str, Any], seed: int = 0) -> Path:
+def make_model(
+    folder: Path, architecture: dict[str, Any], seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> Path:
     """A random-initialised model from a config dict (`model_type` and its fields), saved with the tiny demo's
-    tokenizer. The tokenizer's ids are a subset of any vocabulary, so the logits keep the config's width."""
+    tokenizer. The tokenizer's ids are a subset of any vocabulary, so the logits keep the config's width.
+    On a GPU the weights are initialised there (`device="cuda"`, bf16): an 8B model in seconds, not minutes."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if (folder / "tokenizer.json").is_file():
         return folder
-    fields = dict(architecture)
+    fields = {k: v for k, v in architecture.items() if not k.startswith("_") and k not in CONFIG_NOISE}
     config = AutoConfig.for_model(fields.pop("model_type"), **fields)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     model.save_pretrained(folder)
+    del model
     demo = bundled.ASSETS / "tiny-demo" / "model"
     for name in TOKENIZER_FILES:
         if (demo / name).is_file():
@@ -178,11 +186,15 @@ class Measured:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def model_folder(work: Path, architecture: dict[str, Any]) -> Path:
+    return work / "models" / _slug(architecture)
+
+
 def build(case: Case, work: Path, batch: int, seq: int, steps: int) -> tuple[RunConfig, Any, Any]:
     """The config and the worker's trainer for a case (model and data made under `work`)."""
     from ftwiz.train import recipe
 
-    model = make_model(work / "models" / _slug(case.architecture), case.architecture)
+    model = make_model(model_folder(work, case.architecture), case.architecture)
     words = seq * 2  # the demo tokenizer spends about one token a word: rows run past the sequence
     data = write_data(work / f"{case.data}-{seq}.jsonl", case.data, rows=batch * steps + 4, words=words)
     config = case.run_config(model, data, batch, seq, steps)
@@ -210,6 +222,104 @@ def measure_cpu(case: Case, work: Path, batch: int, seq: int, steps: int = 2) ->
     seconds = time.perf_counter() - start
     tokens = int(trainer.state.num_input_tokens_seen or batch * seq * steps)
     return Measured(case.name, config, tracker.peak, planned, seconds, tokens)
+
+
+class StepTimes:
+    """A TrainerCallback's clock: when each optimizer step ended (tokens/s from the steps after the first)."""
+
+    def __init__(self) -> None:
+        self.ends: list[float] = []
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        times = self
+
+        class _Clock(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                times.ends.append(time.perf_counter())
+
+        return _Clock()
+
+    def seconds_per_step(self) -> float | None:
+        """Mean step time after the first (warm-up: kernels compiled, allocator grown), None below 2 steps."""
+        if len(self.ends) < 2:
+            return None
+        return (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
+
+
+class NvmlPeak:
+    """The device's used memory sampled every `every` seconds on a thread (what nvidia-smi shows: the CUDA
+    context, the allocator's whole reserve, and anything else on the card), as a peak above `baseline`."""
+
+    def __init__(self, index: int = 0, every: float = 0.02) -> None:
+        import threading
+
+        import pynvml
+
+        pynvml.nvmlInit()
+        self._nvml = pynvml
+        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.baseline = self.used()
+        self.peak = self.baseline
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def used(self) -> int:
+        return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.peak = max(self.peak, self.used())
+
+    def __enter__(self) -> NvmlPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.used())
+
+    @property
+    def peak_above_baseline(self) -> int:
+        return self.peak - self.baseline
+
+
+def measure_gpu(
+    case: Case, work: Path, batch: int, seq: int, steps: int, nvml: NvmlPeak | None, extra: dict[str, Any]
+) -> Measured:
+    """torch.cuda's peak allocated and reserved bytes over `steps` optimizer steps (weights loaded inside the
+    window, as the estimate counts them), NVML's peak, and tokens/s after the first step. Raises
+    torch.cuda.OutOfMemoryError as the worker would; `extra` (the caller's) then still holds the peaks so far."""
+    from ftwiz.train.reports import estimate_run
+
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    clock = StepTimes()
+    start = time.perf_counter()
+    try:
+        if nvml is not None:
+            nvml.__enter__()
+        config, trainer, loaded = build(case, work, batch, seq, steps)
+        planned = estimate_run(config, trainer.model, rows=len(loaded.train))
+        trainer.add_callback(clock.callback())
+        trainer.train()
+        torch.cuda.synchronize()
+    finally:
+        if nvml is not None:
+            nvml.__exit__()
+            extra["nvml_peak_bytes"] = nvml.peak_above_baseline
+        extra["reserved_bytes"] = torch.cuda.max_memory_reserved()
+        extra["allocated_bytes"] = torch.cuda.max_memory_allocated()
+        extra["seconds_per_step"] = clock.seconds_per_step()
+    seconds = time.perf_counter() - start
+    tokens = batch * seq * steps
+    return Measured(case.name, config, extra["allocated_bytes"], planned, seconds, tokens, extra)
 
 
 def _slug(architecture: dict[str, Any]) -> str:

@@ -55,8 +55,8 @@ def qwen2(hidden: int, layers: int, vocab: int = 151936, **kw):
         "hidden_size": hidden,
         "intermediate_size": int(hidden * 5.25),
         "num_hidden_layers": layers,
-        "num_attention_heads": 8,
-        "num_key_value_heads": 2,
+        "num_attention_heads": kw.pop("heads", 8),
+        "num_key_value_heads": kw.pop("kv", 2),
         "vocab_size": vocab,
         "tie_word_embeddings": True,
         "max_position_embeddings": 4096,
@@ -84,6 +84,9 @@ CASES: list[tuple[Case, int, int]] = [
     # states), and 8 layers of activations over a smaller vocabulary.
     (Case("full-165m", llama(1024, 8, 32000, heads=16, kv=8), {"adapter.type": "full"}), 1, 256),
     (Case("lora-activations-8k", llama(512, 8, 8192), {**LORA, **NO_CKPT}), 4, 512),
+    # Where the optimizer step is the peak: a 152k x 256 embedding trained in full, few tokens. torch's AdamW
+    # (single-tensor on the CPU) makes two copies of it in its step, after the activations are gone.
+    (Case("full-step-152k-vocab", qwen2(256, 2, heads=4, kv=2), {"adapter.type": "full"}), 1, 64),
 ]
 
 

@@ -88,12 +88,19 @@ TERM_STYLE = {
     "trainable": "cyan",
     "gradients": "yellow",
     "optimizer": "magenta",
+    "optimizer_step": "bright_magenta",
     "activations": "green",
     "logits": "bright_white",
     "overhead": "bright_black",
 }
 """One colour per memory term, none of them red: red (and the ▒ pattern) means past the usable memory only."""
 OVER_BUDGET = "▒"
+
+
+def legend_terms(breakdown: dict[str, int]) -> list[tuple[str, int]]:
+    """The terms a legend names: all of them, but the optimizer step's temporaries only where they set the peak
+    (most plans have none: the backward pass's activations outgrow them)."""
+    return [(term, size) for term, size in breakdown.items() if size or term != "optimizer_step"]
 
 
 def _gib(n: float) -> str:
@@ -136,7 +143,7 @@ def print_plan(model: str, plan: Any, console: Console | None = None) -> None:
     console.print(f"peak {_gib(data['peak_bytes'])} per GPU of {_gib(data['budget_bytes'])} usable: {verdict}")
     console.print(memory_bar(breakdown, data["budget_bytes"]))
     legend = Text()
-    for term, size in breakdown.items():
+    for term, size in legend_terms(breakdown):
         legend.append("█ ", style=TERM_STYLE[term]).append(f"{term} {_gib(size)}  ")
     console.print(legend)
     knobs = (

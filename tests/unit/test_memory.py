@@ -92,6 +92,22 @@ def test_activations_and_logits_hand_computed():
     assert eager.activations - no_ckpt.activations == 2 * (2 * 2 * 2 * 4 * 8 * 8)  # scores + softmax, 2 layers
 
 
+def test_adamws_step_temporaries_count_where_they_outgrow_the_backward_pass():
+    """torch's AdamW copies every second moment at once on CUDA (foreach) and the largest parameter twice on
+    the CPU; the step comes after the activations are freed, so only the excess over them counts."""
+    short = dict(adapter="full", dtype="bfloat16", batch_size=1, seq_len=4, optimizer="adamw_torch", loss="full")
+    m = est(**short)
+    assert m.optimizer_step == TOTAL * 2 - m.activations - m.logits > 0
+    assert m.total - m.overhead == m.weights + m.gradients + m.optimizer + TOTAL * 2  # the step is the peak
+    assert est(**{**short, "optimizer": "adamw_torch_fused"}).optimizer_step == 0  # updates inside its kernel
+    assert est(**{**short, "optimizer": "paged_adamw_8bit"}).optimizer_step == 0
+    cpu = est(**{**short, "dtype": "float32", "device": "cpu", "loss_kernel": "torch"})
+    largest = max(128 * 64, 64 * 128)  # the embedding / head / an MLP matrix: 8,192 weights each
+    assert cpu.optimizer_step == max(0, 2 * largest * 4 - cpu.activations - cpu.logits)
+    assert est(adapter="lora", batch_size=1, seq_len=512).optimizer_step == 0  # activations dwarf a LoRA step
+    assert "optimizer_step" in m.to_dict() and sum(m.to_dict().values()) == m.total
+
+
 def test_overhead_is_context_plus_allocator_slack():
     m = est(adapter="lora")
     working = m.total - m.overhead

@@ -169,6 +169,7 @@ def test_plan_json_follows_the_contract_without_importing_torch():
         "activations",
         "logits",
         "overhead",
+        "optimizer_step",  # an addition: the optimizer step's temporaries beyond the backward's peak
     }
     assert data["peak_bytes"] == sum(data["breakdown"].values())
     for key in ("fits", "step_seconds", "tokens_per_second", "total_seconds", "cost", "reasons", "alternatives"):

@@ -23,7 +23,9 @@ STRATEGY_NAMES = {
 BATCHES = (1, 2, 4, 8, 16, 32)
 DEFAULT_EFFECTIVE_BATCH = 16
 DEFAULT_SEQ_LEN = 2048
-DEFAULT_OPTIMIZER = {"full": "adamw_torch", "lora": "adamw_torch", "qlora": "paged_adamw_8bit"}
+# Full fine-tuning takes the fused AdamW (transformers' own default on torch >= 2.8): the foreach one copies every
+# second moment in its step, +2 bytes per parameter at the peak in bf16 (plan/memory.py: optimizer_step_bytes).
+DEFAULT_OPTIMIZER = {"full": "adamw_torch_fused", "lora": "adamw_torch", "qlora": "paged_adamw_8bit"}
 
 
 @dataclass(frozen=True)

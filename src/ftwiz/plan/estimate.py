@@ -127,6 +127,7 @@ def train_setup(
         cpu_offload=d.cpu_offload and d.strategy != "ddp",
         loss=loss_path(config.method, stack, loss),  # type: ignore[arg-type]
         loss_kernel=kernel,  # type: ignore[arg-type]
+        device="cpu" if kernel == "torch" else "cuda",  # the torch fallback is the CPU's path (no Triton there)
         loss_share=loss_share,
         token_tile=stack.token_tile,
         vocab_tile=stack.vocab_tile,

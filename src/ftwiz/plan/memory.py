@@ -102,6 +102,7 @@ class TrainSetup:
     vocab_tile: int = 32768
     activation_offloading: bool = False  # TRL moves the tensors saved for backward to host memory
     liger: bool = False  # Liger's RMSNorm, RoPE and SwiGLU kernels (TRL keeps its own fused LM head)
+    device: Literal["cuda", "cpu"] = "cuda"  # where the step runs: torch's AdamW takes another code path on the CPU
 
     @property
     def bits(self) -> int | None:
@@ -122,6 +123,7 @@ class MemoryBreakdown:
     logits: int
     overhead: int
     trainable_params: int
+    optimizer_step: int = 0  # the optimizer step's temporaries beyond the backward pass's peak
     offloaded: int = 0  # host memory per process (CPU offload, activation offloading); not in the GPU total
     context: int = 0  # of the overhead: the CUDA context (no torch counter sees it)
     slack: int = 0  # of the overhead: the caching allocator's reserve beyond allocated
@@ -133,6 +135,7 @@ class MemoryBreakdown:
             + self.trainable
             + self.gradients
             + self.optimizer
+            + self.optimizer_step
             + self.activations
             + self.logits
             + (self.overhead)
@@ -145,9 +148,14 @@ class MemoryBreakdown:
 
     def to_dict(self) -> dict[str, int]:
         data = asdict(self)
-        for key in ("trainable_params", "offloaded", "context", "slack"):
+        for key in ("trainable_params", "offloaded", "context", "slack", "optimizer_step"):
             data.pop(key)
-        return data
+        # In the order of the bar: the step's temporaries sit beside the states they come from.
+        return {
+            **{k: data[k] for k in ("weights", "trainable", "gradients", "optimizer")},
+            "optimizer_step": self.optimizer_step,
+            **{k: data[k] for k in ("activations", "logits", "overhead")},
+        }
 
 
 def targets_for(inspection: Mapping[str, Any], targets: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -354,6 +362,38 @@ def static_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSet
     )
 
 
+# torch optimizers whose step makes whole-tensor temporaries (torch/optim/adam.py); `adamw_torch_fused`, the
+# bitsandbytes optimizers and Adafactor update inside their kernels or per row.
+FOREACH_OPTIMIZERS = ("adamw_torch",)
+
+
+def optimizer_step_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup, n_train: int) -> int:
+    """Temporaries torch's AdamW allocates in its step, when every gradient and state is alive and the
+    activations are gone (torch/optim/adam.py):
+
+    - CUDA (`_multi_tensor_adam`, the foreach default): `torch._foreach_sqrt(exp_avg_sqs)` copies the second
+      moment of every trained parameter at once: one more copy of them, in the parameter's dtype.
+    - CPU (`_single_tensor_adam`): `(exp_avg_sq.sqrt() / bias_correction2_sqrt)` makes two copies of one
+      parameter at a time: twice the largest trained tensor (a big vocabulary's embedding in full fine-tuning).
+
+    Measured on the CPU (benchmarks/gpu/run.sh --smoke: Qwen2.5's 152k x 256 embedding, full fine-tuning): the
+    step's two copies were the run's peak, 232 MiB above the backward pass's."""
+    if setup.optimizer not in FOREACH_OPTIMIZERS or setup.cpu_offload or setup.strategy.startswith("deepspeed"):
+        return 0  # DeepSpeed brings its own fused Adam; offloaded states step on the host
+    whole = setup.adapter in ("full", "freeze")
+    param_bytes = DTYPE_BYTES[setup.dtype] if whole else (2 if setup.bits is not None else 4)
+    if setup.device == "cuda":
+        shards = setup.world_size if setup.shards_weights else 1
+        return n_train * param_bytes // max(1, shards)
+    if whole:
+        matrices = [g["in_features"] * g["out_features"] for g in inspection["linear_groups"]]
+        largest = max([spec.vocab_size * spec.hidden_size, *matrices])
+    else:  # an adapter's largest matrix: r x the widest targeted dimension
+        widest = max((max(g["in_features"], g["out_features"]) for g in inspection["linear_groups"]), default=0)
+        largest = setup.rank * widest
+    return 2 * min(largest, n_train) * param_bytes
+
+
 def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> MemoryBreakdown:
     """Peak bytes per GPU for one training step of `setup`."""
     whole = static_bytes(spec, inspection, setup)
@@ -382,7 +422,10 @@ def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: Train
         # (measured: benchmarks/memory/measure_cpu.py). The published full-logits stacks do not show it: older
         # transformers kept the fp32 logits alive through the backward pass, so there both count.
         activations -= min(layer_activation_bytes(spec, inspection, setup), logits)
-    working = weights + trainable + gradients + optimizer + activations + logits + gathered
+    # The step comes after the backward pass has freed the activations and the loss's tiles: its temporaries
+    # count only where they outgrow those.
+    optimizer_step = max(0, optimizer_step_bytes(spec, inspection, setup, n_train) - activations - logits)
+    working = weights + trainable + gradients + optimizer + optimizer_step + activations + logits + gathered
     slack = int(ALLOCATOR_SLACK * working)
     if offloaded:
         slack += int((OFFLOAD_SLACK - 1) * (working + slack))
@@ -395,5 +438,16 @@ def estimate_memory(spec: ModelSpec, inspection: Mapping[str, Any], setup: Train
             default=0,
         )
     return MemoryBreakdown(
-        weights, trainable, gradients, optimizer, activations, logits, overhead, n_train, offloaded, CUDA_CONTEXT, slack
+        weights,
+        trainable,
+        gradients,
+        optimizer,
+        activations,
+        logits,
+        overhead,
+        n_train,
+        optimizer_step,
+        offloaded,
+        CUDA_CONTEXT,
+        slack,
     )

@@ -165,6 +165,12 @@ def chosen_reasons(best: Candidate, pool: list[Candidate], budget: int, usable: 
             f"logits take {_gib(m.logits)} ({s.batch_size} x {s.seq_len:,} tokens x vocabulary, bf16 + fp32 for the "
             "loss): a smaller micro-batch or shorter sequences shrink them most"
         )
+    if m.optimizer_step > 0:
+        reasons.append(
+            f"the optimizer step sets the peak: torch's AdamW ({s.optimizer}) copies every second moment at once, "
+            f"+{_gib(m.optimizer_step)} beyond the backward pass; train.optim=adamw_torch_fused updates in one "
+            "kernel without the copy"
+        )
     if s.optimizer in ("paged_adamw_8bit", "adamw_8bit"):
         reasons.append(
             f"{s.optimizer}: 8-bit Adam states, {_gib(whole.optimizer)} instead of {_gib(whole.optimizer * 4)} in "
@@ -200,6 +206,13 @@ def nothing_fits(
     if knobs.adapter not in (None, "qlora"):
         q = estimate_memory(spec, inspection, replace(s, adapter="qlora", optimizer="paged_adamw_8bit"))
         reasons.append(f"QLoRA would need {_gib(q.total)}")
+    if smallest.memory.optimizer_step > 0:
+        fused = estimate_memory(spec, inspection, replace(s, optimizer="adamw_torch_fused"))
+        verdict = "would fit" if fused.total <= budget else "is not enough"
+        reasons.append(
+            f"train.optim=adamw_torch_fused {verdict}: {_gib(fused.total)} without the step's copy of every second "
+            f"moment ({_gib(smallest.memory.optimizer_step)})"
+        )
     shorter = s.seq_len // 2
     while shorter >= 256:
         short = estimate_memory(spec, inspection, replace(s, seq_len=shorter))

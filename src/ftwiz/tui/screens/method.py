@@ -21,7 +21,7 @@ from ftwiz.plan.draft import about, gib
 from ftwiz.tui.help import no_gpu_notice
 from ftwiz.tui.screens.base import StepScreen
 from ftwiz.tui.widgets import Dropdown, Tick
-from ftwiz.views import TERM_STYLE, memory_bar
+from ftwiz.views import TERM_STYLE, legend_terms, memory_bar
 
 # field id -> (draft key, type, label)
 FIELDS: dict[str, tuple[str, type, str]] = {
@@ -281,7 +281,7 @@ class MethodScreen(StepScreen):
             (" — fits" if fits else " — does NOT fit", "green" if fits else "bold red"),
         )
         legend = Text()
-        for term, size in memory.to_dict().items():
+        for term, size in legend_terms(memory.to_dict()):
             legend.append("■ ", style=TERM_STYLE[term])
             legend.append(f"{term} {gib(size)}  ")
         seconds, cost = self.draft.estimate()
