@@ -73,7 +73,10 @@ def evaluate(cases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for case in cases:
         spec, setup = spec_for(case["model"]), setup_for(case)
-        est = speed.estimate_speed(spec, setup, tflops(case), grad_accum=case.get("grad_accum") or 1)
+        card = CATALOG[case["gpu"].lower()]
+        est = speed.estimate_speed(
+            spec, setup, card.tflops, grad_accum=case.get("grad_accum") or 1, bandwidth_gbs=card.bandwidth_gbs
+        )
         published = float(case["tokens_per_second"])
         rows.append(
             {

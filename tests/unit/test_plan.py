@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -28,12 +29,42 @@ def catalog(model_id):
 
 
 def test_flops_per_token_follow_the_6n_4n_rule():
+    """6N when every weight trains, 4N with a frozen base; attention (no weights) costs its forward plus a
+    backward of twice that either way; checkpointing recomputes the decoder layers' forward, not the head."""
     spec, _ = catalog(LLAMA8B)
-    n = spec.params_active - spec.params_embedding
-    attention = 12 * spec.layers * spec.hidden_size * 2048 * 0.5
-    assert flops_per_token(spec, TrainSetup(adapter="full", gradient_checkpointing=False)) == 6 * n + attention
-    assert flops_per_token(spec, TrainSetup(adapter="lora", gradient_checkpointing=False)) == 4 * n + attention * 4 / 6
-    assert flops_per_token(spec, TrainSetup(adapter="lora", gradient_checkpointing=True)) == 6 * n + attention
+    n = spec.params_active - spec.params_embedding  # untied: the head is in N, the embedding lookup is not
+    head = spec.vocab_size * spec.hidden_size
+    forward = 4 * spec.layers * spec.heads * spec.head_dim * 2048 * 0.5  # QK^T and AV, causal
+    assert flops_per_token(spec, TrainSetup(adapter="full", gradient_checkpointing=False)) == 6 * n + 3 * forward
+    assert flops_per_token(spec, TrainSetup(adapter="lora", gradient_checkpointing=False)) == 4 * n + 3 * forward
+    recompute = 2 * (n - head) + forward
+    assert flops_per_token(spec, TrainSetup(adapter="lora")) == 4 * n + 3 * forward + recompute
+
+
+def test_a_tied_head_still_costs_its_matmul():
+    """Tied embeddings are stored once, but the LM head's matmul runs for every token (Llama-3.2-3B ties them)."""
+    spec, _ = catalog("meta-llama/Llama-3.2-3B-Instruct")
+    assert spec.tied_embeddings
+    untied = replace(spec, tied_embeddings=False, params_total=spec.params_total + spec.vocab_size * spec.hidden_size)
+    setup = TrainSetup(adapter="lora", gradient_checkpointing=False)
+    assert flops_per_token(spec, setup) == flops_per_token(untied, setup)
+
+
+def test_small_micro_batches_wait_for_kernel_launches_and_4bit_bases_for_dequantization():
+    """A small model on a short micro-batch is bound by the CPU's launches (tokens/s then grows with the
+    sequence); a 4-bit base adds its dequantization per micro-batch, at the card's memory bandwidth."""
+    from ftwiz.plan import speed
+
+    spec, _ = catalog("meta-llama/Llama-3.2-1B-Instruct")
+    a100 = parse_gpu("A100-80GB").gpu
+    short = estimate_speed(spec, TrainSetup(adapter="lora", seq_len=256), a100.tflops)
+    assert short.step_seconds == pytest.approx(spec.layers * 4 * speed.LAUNCH_SECONDS)
+    longer = estimate_speed(spec, TrainSetup(adapter="lora", seq_len=512), a100.tflops)
+    assert longer.tokens_per_second == pytest.approx(2 * short.tokens_per_second)  # the same floor, twice the tokens
+    q = TrainSetup(adapter="qlora", seq_len=256)
+    slow = estimate_speed(spec, q, a100.tflops, bandwidth_gbs=a100.bandwidth_gbs)
+    fast = estimate_speed(spec, q, a100.tflops, bandwidth_gbs=2 * a100.bandwidth_gbs)
+    assert slow.step_seconds - short.step_seconds == pytest.approx(2 * (fast.step_seconds - short.step_seconds))
 
 
 def test_the_learning_rate_follows_the_adapter_and_says_the_numbers():

@@ -30,6 +30,7 @@ class GpuType:
     bf16: bool = True
     notes: str = ""
     link_gbs: float = 20.0  # GPU-to-GPU bus bandwidth of NCCL collectives in one machine, GB/s (PCIe Gen4: ~20)
+    bandwidth_gbs: float = 0.0  # memory bandwidth, GB/s (the vendor's datasheet); 0: unknown
 
     @property
     def memory_gib(self) -> float:
@@ -43,19 +44,39 @@ class GpuType:
 CATALOG: dict[str, GpuType] = {
     g.name.lower(): g
     for g in (
-        GpuType("T4", 15360 * MIB, 65.0, (0.20, 0.60), False, "Turing: fp16 only, no FlashAttention-2", 10),
-        GpuType("L4", 23034 * MIB, 121.0, (0.40, 0.90)),
-        GpuType("A10G", 23028 * MIB, 70.0, (0.75, 1.30), notes="AWS g5; lower clocks than the A10"),
-        GpuType("RTX-3090", 24576 * MIB, 71.0, (0.20, 0.50), link_gbs=12.0),
-        GpuType("RTX-4090", 24564 * MIB, 165.2, (0.30, 0.80), link_gbs=12.0),
-        GpuType("RTX-5090", 32607 * MIB, 209.5, (0.60, 1.20)),
-        GpuType("RTX-A6000", 49140 * MIB, 154.8, (0.45, 0.90)),
-        GpuType("L40S", 46068 * MIB, 362.0, (0.80, 1.60)),
-        GpuType("A100-40GB", 40960 * MIB, 312.0, (1.00, 1.80), link_gbs=200.0),
-        GpuType("A100-80GB", 81920 * MIB, 312.0, (1.20, 2.50), link_gbs=200.0),
-        GpuType("H100-80GB", 81559 * MIB, 989.0, (2.00, 4.00), True, "SXM; PCIe: 756 TFLOP/s, 2000 GB/s", 360),
-        GpuType("H200", 143771 * MIB, 989.0, (3.00, 5.00), link_gbs=360.0),
-        GpuType("B200", 183359 * MIB, 2250.0, (4.50, 7.00), link_gbs=700.0),
+        GpuType(
+            "T4",
+            15360 * MIB,
+            65.0,
+            (0.20, 0.60),
+            False,
+            "Turing: fp16 only, no FlashAttention-2",
+            10,
+            bandwidth_gbs=320.0,
+        ),
+        GpuType("L4", 23034 * MIB, 121.0, (0.40, 0.90), bandwidth_gbs=300.0),
+        GpuType(
+            "A10G", 23028 * MIB, 70.0, (0.75, 1.30), notes="AWS g5; lower clocks than the A10", bandwidth_gbs=600.0
+        ),
+        GpuType("RTX-3090", 24576 * MIB, 71.0, (0.20, 0.50), link_gbs=12.0, bandwidth_gbs=936.0),
+        GpuType("RTX-4090", 24564 * MIB, 165.2, (0.30, 0.80), link_gbs=12.0, bandwidth_gbs=1008.0),
+        GpuType("RTX-5090", 32607 * MIB, 209.5, (0.60, 1.20), bandwidth_gbs=1792.0),
+        GpuType("RTX-A6000", 49140 * MIB, 154.8, (0.45, 0.90), bandwidth_gbs=768.0),
+        GpuType("L40S", 46068 * MIB, 362.0, (0.80, 1.60), bandwidth_gbs=864.0),
+        GpuType("A100-40GB", 40960 * MIB, 312.0, (1.00, 1.80), link_gbs=200.0, bandwidth_gbs=1555.0),
+        GpuType("A100-80GB", 81920 * MIB, 312.0, (1.20, 2.50), link_gbs=200.0, bandwidth_gbs=2039.0),
+        GpuType(
+            "H100-80GB",
+            81559 * MIB,
+            989.0,
+            (2.00, 4.00),
+            True,
+            "SXM; PCIe: 756 TFLOP/s, 2000 GB/s",
+            360,
+            bandwidth_gbs=3350.0,
+        ),
+        GpuType("H200", 143771 * MIB, 989.0, (3.00, 5.00), link_gbs=360.0, bandwidth_gbs=4800.0),
+        GpuType("B200", 183359 * MIB, 2250.0, (4.50, 7.00), link_gbs=700.0, bandwidth_gbs=8000.0),
     )
 }
 
@@ -127,4 +148,5 @@ def local_card(name: str, total_bytes: int, bf16: bool) -> GpuType:
         known.price_per_hour if known else None,
         bf16,
         link_gbs=known.link_gbs if known else GpuType.link_gbs,
+        bandwidth_gbs=known.bandwidth_gbs if known else 0.0,
     )

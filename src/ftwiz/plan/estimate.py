@@ -210,7 +210,9 @@ def estimate(
         budget = int((usable_bytes if usable_bytes is not None else gpu.gpu.memory_bytes) * (1 - MARGIN))
         traffic = Traffic.of(static_bytes(spec, inspection, setup), gpu.gpu.link_gbs, d.num_machines)
         accum = config.train.gradient_accumulation_steps
-        speed = estimate_speed(spec, setup, gpu.gpu.tflops, accum, d.num_processes, traffic)
+        speed = estimate_speed(
+            spec, setup, gpu.gpu.tflops, accum, d.num_processes, traffic, bandwidth_gbs=gpu.gpu.bandwidth_gbs
+        )
         seconds, cost = _time_and_cost(config, gpu, speed, tokens)
     described = stack.to_dict(setup.loss, kernel)
     return Estimate(setup, memory, gpu, budget, speed, steps, disk, host, seconds, cost, described)

@@ -76,7 +76,9 @@ def candidates(
             memory = estimate_memory(spec, inspection, setup)
             whole = static_bytes(spec, inspection, setup)
             traffic = Traffic.of(whole, gpu.gpu.link_gbs, nodes)
-            speed = estimate_speed(spec, setup, gpu.gpu.tflops, accum, world, traffic)
+            speed = estimate_speed(
+                spec, setup, gpu.gpu.tflops, accum, world, traffic, bandwidth_gbs=gpu.gpu.bandwidth_gbs
+            )
             out.append(Candidate(setup, accum, memory, speed, memory.total <= budget, knobs.targets, whole))
     return out
 

@@ -1,15 +1,21 @@
-"""Step time and throughput from FLOPs (Kaplan et al. / "Transformer Math 101"). Pure.
+"""Step time and throughput from FLOPs (Kaplan et al. / "Transformer Math 101"), calibrated against published
+single-GPU throughput (benchmarks/speed: fit.py, RESULTS.md). Pure.
 
-Training FLOPs per token: forward 2N, backward 4N when every weight trains (6N in all). With a frozen
-backbone (LoRA, QLoRA) the backward still propagates activation gradients (2N) but computes no weight
-gradients: 4N. Gradient checkpointing recomputes the forward: +2N. Attention adds 12 x layers x hidden x seq
-per token (forward + backward, causal mask halves it). N counts the parameters a token passes through: the
-active experts of an MoE model, and not the embedding lookup.
+FLOPs per token: the forward pass is 2N (N: the weights a token passes through: the active experts of an MoE
+model, and the LM head even when it is tied to the embedding, whose lookup costs nothing). The backward pass is
+4N when every weight trains, 2N with a frozen base (LoRA, QLoRA: activation gradients only). Gradient
+checkpointing recomputes the decoder layers' forward (2N less the head). Attention has no weights: its scores
+and weighted sum cost 4 x layers x (heads x head_dim) x seq per token forward, halved by the causal mask, and
+twice that backward whether or not the base is frozen; checkpointing recomputes the forward share.
 
-Time = FLOPs / (peak TFLOP/s x MFU). MFU (model FLOPs utilisation) is an assumption stated in the output:
-about 45% at large micro-batches for bf16 training with fused attention on datacenter GPUs, lower for
-4-bit bases, whose matmuls first
-dequantize the weights.
+Time per micro-batch = max(compute, launch) + dequantization:
+- compute: FLOPs / (peak TFLOP/s x MFU), MFU rising with the hidden size (wider matmuls keep the tensor cores
+  busier): MFU_MAX x h / (h + MFU_HALF_HIDDEN).
+- launch: eager PyTorch launches its kernels from one CPU thread, about LAUNCH_SECONDS per decoder layer and
+  pass (forward, backward counted twice, recompute); a small model on a short micro-batch waits for it, a large
+  one hides it behind compute.
+- dequantization (4-bit bases): every matmul first expands its weight to 16 bits, once per pass over the
+  layer: DEQUANT_BYTES per quantized weight and micro-batch at the card's memory bandwidth.
 
 Several GPUs add traffic per GPU and optimizer step (ring collectives move (n-1)/n of the data):
 - DDP: one all-reduce of the gradients (2x their bytes); accumulation steps run without syncing.
@@ -27,9 +33,12 @@ from dataclasses import dataclass
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.memory import StaticBytes, TrainSetup
 
-MFU = 0.45  # at large micro-batches; see batch_efficiency
-SATURATION_TOKENS = 512
-QLORA_SLOWDOWN = 0.70  # dequantizing NF4 weights for every matmul (bitsandbytes), forward and recompute
+# Fitted to the 37 Hugging Face-stack LoRA / Q-LoRA rows of benchmarks/speed/measurements.yaml (fit.py).
+MFU_MAX = 0.80  # model FLOPs utilisation approached by very wide models (h=4096: 0.49, h=8192: 0.61)
+MFU_HALF_HIDDEN = 2560  # the hidden size at which MFU is half of MFU_MAX
+LAUNCH_SECONDS = 0.0013  # per decoder layer and pass: the CPU's kernel launches, eager PyTorch + PEFT
+DEQUANT_BYTES = 75.0  # per 4-bit weight and micro-batch (fitted on GPTQ rows; bitsandbytes NF4 unmeasured)
+UNKNOWN_BANDWIDTH_GBS_PER_TFLOP = 6.5  # a card without a catalog bandwidth: A100's ratio (2,039 GB/s / 312)
 EAGER_SLOWDOWN = 0.85  # materialised attention scores versus SDPA / FlashAttention
 SHARDED_SLOWDOWN = 0.93  # FSDP / ZeRO-3: gathering and freeing every layer's weights costs kernels and syncs
 EXPOSED_COMM = 0.10  # share of the collectives that compute does not hide (the first gather, the last reduce)
@@ -96,18 +105,41 @@ def host_seconds(setup: TrainSetup, traffic: Traffic, grad_accum: int) -> float:
 
 
 def flops_per_token(spec: ModelSpec, setup: TrainSetup) -> float:
-    n = spec.params_active - spec.params_embedding
+    head = spec.vocab_size * spec.hidden_size
+    n = spec.params_active - spec.params_embedding + (head if spec.tied_embeddings else 0)
     passes = 6 if setup.adapter == "full" else 4
+    total = passes * n
+    attention = 4 * spec.layers * spec.heads * spec.head_dim * setup.seq_len * 0.5  # forward, causal
+    total += 3 * attention  # forward + backward (twice the forward)
     if setup.gradient_checkpointing:
-        passes += 2
-    attention = 12 * spec.layers * spec.hidden_size * setup.seq_len * 0.5
-    return passes * n + attention * passes / 6
+        total += 2 * (n - head) + attention  # the decoder layers' forward again, not the head
+    return total
 
 
-def batch_efficiency(tokens_per_micro_batch: int) -> float:
-    """Small micro-batches leave the GPU idle between kernels: 2,048 tokens reach ~80% of the large-batch rate,
-    8,192 about 94%."""
-    return tokens_per_micro_batch / (tokens_per_micro_batch + SATURATION_TOKENS)
+def mfu(spec: ModelSpec, setup: TrainSetup) -> float:
+    """Model FLOPs utilisation of the compute-bound part of a step."""
+    rate = MFU_MAX * spec.hidden_size / (spec.hidden_size + MFU_HALF_HIDDEN)
+    if setup.attn_implementation == "eager":
+        rate *= EAGER_SLOWDOWN
+    if setup.dtype == "float32":
+        rate /= 8  # no tensor-core bf16 path: fp32 (TF32 at best)
+    if setup.shards_weights:
+        rate *= SHARDED_SLOWDOWN
+    return rate
+
+
+def layer_passes(setup: TrainSetup) -> int:
+    """Kernel-launch passes over each decoder layer: forward, backward (about twice the kernels), recompute."""
+    return 3 + (1 if setup.gradient_checkpointing else 0)
+
+
+def dequant_seconds(spec: ModelSpec, setup: TrainSetup, bandwidth_gbs: float) -> float:
+    """A 4-bit base expands each weight to 16 bits for every matmul: per micro-batch, at memory bandwidth."""
+    if setup.bits != 4 or bandwidth_gbs <= 0:
+        return 0.0
+    head = 0 if spec.tied_embeddings else spec.vocab_size * spec.hidden_size  # lm_head stays 16-bit
+    quantized = spec.params_active - spec.params_embedding - head
+    return quantized * DEQUANT_BYTES / (bandwidth_gbs * 1e9)
 
 
 def estimate_speed(
@@ -117,22 +149,25 @@ def estimate_speed(
     grad_accum: int = 1,
     gpus: int = 1,
     traffic: Traffic | None = None,
+    bandwidth_gbs: float | None = None,
 ) -> SpeedEstimate:
     """One optimizer step: micro-batch x accumulation x GPUs sequences of `seq_len` tokens; with `traffic`, the
-    strategy's communication and offload time too."""
-    mfu = MFU * batch_efficiency(setup.batch_size * setup.seq_len)
-    if setup.bits == 4:
-        mfu *= QLORA_SLOWDOWN
-    if setup.attn_implementation == "eager":
-        mfu *= EAGER_SLOWDOWN
-    if setup.dtype == "float32":
-        mfu /= 8  # no tensor-core bf16 path: fp32 (TF32 at best)
-    if setup.shards_weights:
-        mfu *= SHARDED_SLOWDOWN
+    strategy's communication and offload time too. `bandwidth_gbs`: the card's memory bandwidth (4-bit bases'
+    dequantization); unknown: in proportion to its TFLOP/s."""
+    rate_share = mfu(spec, setup)
     per_token = flops_per_token(spec, setup)
-    tokens_per_step = setup.batch_size * setup.seq_len * grad_accum * gpus
-    rate = tflops * 1e12 * mfu * gpus / per_token if tflops > 0 else 0.0
-    compute = tokens_per_step / rate if rate else float("inf")
+    micro_tokens = setup.batch_size * setup.seq_len
+    tokens_per_step = micro_tokens * grad_accum * gpus
+    if tflops > 0:
+        busy = micro_tokens * per_token / (tflops * 1e12 * rate_share)
+        launch = spec.layers * layer_passes(setup) * LAUNCH_SECONDS
+        bandwidth = bandwidth_gbs or tflops * UNKNOWN_BANDWIDTH_GBS_PER_TFLOP
+        micro = max(busy, launch) + dequant_seconds(spec, setup, bandwidth)
+        compute = micro * grad_accum
+        # The utilisation the step achieves, all waits included: what the plan reports.
+        rate_share = micro_tokens * per_token / (tflops * 1e12 * micro)
+    else:
+        compute = float("inf")
     sent = comm_bytes(setup, traffic, grad_accum) if traffic else 0.0
     comm = 0.0
     if traffic and sent:  # a ring runs at its slowest link: the network, once it spans machines
@@ -141,4 +176,4 @@ def estimate_speed(
     host = host_seconds(setup, traffic, grad_accum) if traffic else 0.0
     step = max(compute, comm) + EXPOSED_COMM * min(compute, comm) + host
     throughput = tokens_per_step / step if step and step != float("inf") else 0.0
-    return SpeedEstimate(per_token, tokens_per_step, step, throughput, mfu, sent, comm, host)
+    return SpeedEstimate(per_token, tokens_per_step, step, throughput, rate_share, sent, comm, host)
