@@ -346,6 +346,39 @@ async def test_the_more_group_sets_steps_run_name_and_schedule_into_the_config(t
         assert app.draft.get("train.max_steps") == -1 and app.draft.get("train.save_steps") is None
 
 
+async def test_the_more_group_sets_attention_and_memory_savers_and_the_bar_follows(tmp_path: Path):
+    """Activation offloading, Liger's kernels and the attention kernel (a Hub kernel among them) are the wizard's
+    to set too, and the estimate moves with them: offloading takes the activations off the GPU, eager adds the
+    seq x seq scores."""
+    from textual.widgets import Collapsible
+
+    app = wizard(demo_draft(), start=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#more", Collapsible).collapsed = False
+        await pilot.pause()
+        before = app.draft.memory()
+        app.screen.query_one("#offload").focus()
+        await pilot.press("space")
+        await pilot.pause()
+        offloaded = app.draft.memory()
+        assert app.draft.config().train.activation_offloading is True
+        assert offloaded.activations < before.activations and offloaded.offloaded > before.offloaded
+        app.screen.query_one("#liger").value = True
+        await pilot.pause()
+        assert app.draft.config().train.use_liger_kernel is True
+        app.screen.query_one("#attention").value = "kernels-community/flash-attn2"
+        await pilot.pause()
+        assert app.draft.config().model.attn_implementation == "kernels-community/flash-attn2"
+        app.screen.query_one("#attention").value = "eager"
+        await pilot.pause()
+        assert app.draft.memory().activations > offloaded.activations  # the stored scores
+        app.screen.query_one("#attention").focus()
+        await pilot.press("f1")
+        help_text = app.screen.query_one("Markdown").source
+        assert "pip install kernels" in help_text and "`model.attn_implementation`" in help_text
+
+
 async def test_bad_input_in_a_knob_shows_its_error_and_next_waits(tmp_path: Path):
     app = wizard(demo_draft(), start=3)
     async with app.run_test(size=(100, 50)) as pilot:

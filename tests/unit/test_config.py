@@ -37,6 +37,20 @@ def test_minimal_config_gets_documented_defaults():
     assert cfg.train.max_steps == -1
 
 
+def test_attention_takes_transformers_names_and_hub_kernels_but_foreign_code_only_when_trusted():
+    def model(**kw):
+        return {**MINIMAL, "model": {**MINIMAL["model"], **kw}}
+
+    assert validate(model(attn_implementation="kernels-community/flash-attn2")).model.attn_implementation
+    assert validate(model(attn_implementation="flash_attention_2")).model.attn_implementation == "flash_attention_2"
+    with pytest.raises(ConfigError, match=r"model\.attn_implementation.*'flash2' is neither one of eager"):
+        validate(model(attn_implementation="flash2"))
+    with pytest.raises(ConfigError, match="outside kernels-community: its code would run here"):
+        validate(model(attn_implementation="someone/fast-attn"))
+    trusted = validate(model(attn_implementation="someone/fast-attn", trust_remote_code=True))
+    assert trusted.model.attn_implementation == "someone/fast-attn"
+
+
 def test_wrong_type_names_key_value_and_what_is_allowed():
     assert problems(with_("adapter", r="eight")) == ["adapter.r: expected a positive integer, got 'eight'"]
     assert problems(with_("adapter", r=0)) == ["adapter.r: expected a positive integer, got 0"]

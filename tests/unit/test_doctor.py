@@ -137,6 +137,13 @@ def test_a100_without_flash_attn_suggests_installing_it():
         diagnose(gpu_box(A100, packages={**GOOD_PACKAGES, "flash-attn": "2.7.4"}, flash_attn_importable=True))
     )
     assert ready["flash-attn"].status == "ok"
+    assert "pip install kernels" in checks["flash-attn"].detail  # the prebuilt way, named beside the compiled one
+
+
+def test_with_the_kernels_package_flash_attention_needs_no_build():
+    """transformers falls back to the Hub's prebuilt FlashAttention when flash-attn is missing and kernels is not."""
+    checks = by_name(diagnose(gpu_box(A100, packages={**GOOD_PACKAGES, "kernels": "0.19.1"})))
+    assert checks["flash-attn"].status == "ok" and "kernels-community/flash-attn2" in checks["flash-attn"].detail
 
 
 def test_missing_bitsandbytes_is_a_warning_with_the_install_command():

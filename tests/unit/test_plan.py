@@ -67,6 +67,19 @@ def test_small_micro_batches_wait_for_kernel_launches_and_4bit_bases_for_dequant
     assert slow.step_seconds - short.step_seconds == pytest.approx(2 * (fast.step_seconds - short.step_seconds))
 
 
+def test_activation_offloading_costs_its_pcie_copies_beyond_what_compute_hides():
+    from ftwiz.plan import speed
+
+    spec, _ = catalog(LLAMA8B)
+    setup = TrainSetup(adapter="lora", batch_size=4, activation_offloading=True)
+    a100 = parse_gpu("A100-80GB").gpu
+    plain = estimate_speed(spec, setup, a100.tflops)
+    light = estimate_speed(spec, setup, a100.tflops, offloaded_bytes=1e9)  # 0.1 s of copies, well hidden
+    assert light.step_seconds == pytest.approx(plain.step_seconds + speed.EXPOSED_COMM * 2 / speed.PCIE_GBS)
+    heavy = estimate_speed(spec, setup, a100.tflops, offloaded_bytes=200e9)  # 20 s of copies: they set the pace
+    assert heavy.step_seconds == pytest.approx(2 * 200 / speed.PCIE_GBS * (1 + speed.EXPOSED_COMM), rel=0.1)
+
+
 def test_the_learning_rate_follows_the_adapter_and_says_the_numbers():
     """LoRA/QLoRA at ~10x the full fine-tuning rate (TRL's trainer default), in the plan, its reasons, its JSON
     and the keys Recommend writes; preference objectives start ten times lower."""

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ftwiz.config.values import (
+    ATTENTION_IMPLEMENTATIONS,
+    HUB_KERNEL,
     RUN_NAME,
     TARGET_SET_ALIASES,
     TARGET_SETS,
@@ -46,12 +48,36 @@ class ModelConfig(Section):
     trust_remote_code: bool = False
     """Run Python code shipped with the model (transformers' `trust_remote_code`, for the model and its
     tokenizer). Off unless you trust the repository."""
-    attn_implementation: Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"] | None = (
-        None
-    )
-    """The attention kernel (`from_pretrained(attn_implementation=)`); None lets transformers choose (SDPA where
-    available). flash_attention_2/3 need a FlashAttention build (the flash-attn package, or one fetched through
-    the `kernels` package) for a GPU and model it supports."""
+    attn_implementation: str | None = None
+    """The attention kernel (`from_pretrained(attn_implementation=)`): eager, sdpa, flash_attention_2,
+    flash_attention_3, flex_attention, or a Hub kernel repository such as `kernels-community/flash-attn2`
+    (`owner/name[@revision][:function]`, loaded through the `kernels` package: a prebuilt FlashAttention, fetched
+    from the Hub once and cached; offline it must already be in the cache). None lets transformers choose (SDPA
+    where available). flash_attention_2/3 need the flash-attn package, or `kernels`, which transformers falls back
+    to. Memory: eager materialises the seq x seq scores; the others do not."""
+
+    @field_validator("attn_implementation")
+    @classmethod
+    def _known_attention(cls, value: str | None) -> str | None:
+        if value is None or value in ATTENTION_IMPLEMENTATIONS or HUB_KERNEL.match(value):
+            return value
+        raise ValueError(
+            f"{value!r} is neither one of {', '.join(ATTENTION_IMPLEMENTATIONS)} nor a Hub kernel "
+            "(owner/name, e.g. kernels-community/flash-attn2)"
+        )
+
+    @model_validator(mode="after")
+    def _kernel_code_is_trusted(self) -> ModelConfig:
+        # A Hub kernel is compiled code that runs; transformers loads those of kernels-community (maintained by
+        # Hugging Face) and, like remote model code, anyone else's only when asked to.
+        kernel = self.attn_implementation
+        foreign = kernel and HUB_KERNEL.match(kernel) and not kernel.startswith("kernels-community/")
+        if foreign and not self.trust_remote_code:
+            raise ValueError(
+                f"attn_implementation {kernel!r} is a Hub kernel outside kernels-community: its code would run "
+                "here. Use kernels-community/flash-attn2, or set model.trust_remote_code=true if you trust it"
+            )
+        return self
 
 
 class DataConfig(Section):

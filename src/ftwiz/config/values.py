@@ -98,3 +98,8 @@ def deadline_at(deadline: str | float | int, start: datetime) -> datetime:
             f"got {deadline!r}"
         ) from None
     return at if at.tzinfo else at.astimezone()
+
+
+ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+# A Hub kernel as transformers accepts it for attn_implementation (integrations/hub_kernels.py: is_kernel).
+HUB_KERNEL = re.compile(r"^[^/:@\s]+/[^/:@\s]+(?:@[^/:@\s]+)?(?::[^/:@\s]+)?$")

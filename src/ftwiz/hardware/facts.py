@@ -23,7 +23,7 @@ from ftwiz.hardware.probe import GpuInfo, Probe, probe_hardware
 MIN_TORCH = "2.4"
 MIN_VERSIONS = {"transformers": "5.0", "peft": "0.18", "trl": "1.0", "accelerate": "1.0", "datasets": "3.0"}
 MIN_BITSANDBYTES_CPU = "0.45"  # 4-bit quantization on the CPU
-PACKAGES = ("torch", *MIN_VERSIONS, "bitsandbytes", "flash-attn")
+PACKAGES = ("torch", *MIN_VERSIONS, "bitsandbytes", "flash-attn", "kernels", "liger-kernel")
 
 
 @dataclass

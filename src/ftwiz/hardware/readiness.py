@@ -18,6 +18,7 @@ TORCH_INDEX = "https://download.pytorch.org/whl"
 # PyTorch's CUDA wheel indexes, oldest first; a wheel runs on a driver whose CUDA version is at least the wheel's.
 CUDA_WHEELS = ("cu118", "cu121", "cu124", "cu126", "cu128")
 FLASH_ATTN_INSTALL = "pip install flash-attn --no-build-isolation"
+HUB_FLASH_KERNEL = "kernels-community/flash-attn2"  # transformers' fallback for flash_attention_2 (hub_kernels.py)
 
 
 @dataclass
@@ -211,7 +212,18 @@ def _check_flash_attn(facts: Facts) -> Check:
         detail = f"flash-attn {version} installed but {old[0].name} (compute capability {cc[0]}.{cc[1]}) is too old"
         return Check("flash-attn", "warn", detail + "; SDPA is used", "pip uninstall -y flash-attn")
     if version is None:
-        detail = f"not installed (SDPA is used; `{FLASH_ATTN_INSTALL}` for ~10-20% faster long sequences)"
+        kernels = facts.packages.get("kernels")
+        if kernels:
+            detail = (
+                f"flash-attn not installed; kernels {kernels} is: attn_implementation=flash_attention_2 loads the "
+                f"prebuilt {HUB_FLASH_KERNEL} instead (fetched from the Hub once, then cached)"
+            )
+            return Check("flash-attn", "ok", detail)
+        detail = (
+            f"not installed (SDPA is used). For ~10-20% faster long sequences: `pip install kernels` (a prebuilt "
+            f"FlashAttention from the Hub, {HUB_FLASH_KERNEL}; seconds) or `{FLASH_ATTN_INSTALL}` (compiles "
+            "without a matching wheel: can take an hour)"
+        )
         return Check("flash-attn", "info", detail)
     if facts.flash_attn_importable is False:
         detail = f"flash-attn {version} installed but does not import: {facts.flash_attn_error}"

@@ -46,6 +46,7 @@ class Knobs:
     loss: str | None = None  # fused (TRL's fused LM head) or full (whole logits); None: the installed stack's
     activation_offloading: bool | None = None  # TRL's; None: tried only when nothing fits without it
     liger: bool | None = None  # Liger's RMSNorm/RoPE/SwiGLU kernels; None: tried only when nothing fits
+    method: str = "sft"  # the objective: paired ones run two sequences a row, ORPO builds the whole logits
 
 
 @dataclass(frozen=True)

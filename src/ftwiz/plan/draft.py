@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ftwiz.config.presets import to_yaml, validate
 from ftwiz.config.schema import RunConfig
 from ftwiz.hardware.gpus import GIB, GpuChoice
+from ftwiz.hardware.stack import Stack, installed_stack
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.choices import MARGIN, Knobs, Plan
 from ftwiz.plan.estimate import Estimate, config_changes, estimate
@@ -51,6 +52,9 @@ class Draft:
     tokens: int | None = None
     """Training tokens from the data check (approximate without a tokenizer), for time and cost."""
     preset: str | None = None
+    stack: Stack = field(default_factory=installed_stack)
+    """The libraries a run would train with here (the loss path and its tiles), as `ftwiz plan` and the worker
+    read them."""
 
     @classmethod
     def from_config(cls, config: RunConfig, preset: str | None = None) -> Draft:
@@ -104,7 +108,9 @@ class Draft:
             config = RunConfig.model_validate(copy.deepcopy(self.values))
         except ValidationError:
             return None
-        return estimate(config, self.inspection, self.gpu, usable_bytes=self.usable_bytes, tokens=self.tokens)
+        return estimate(
+            config, self.inspection, self.gpu, usable_bytes=self.usable_bytes, tokens=self.tokens, stack=self.stack
+        )
 
     def setup(self) -> TrainSetup | None:
         estimated = self.estimated()
@@ -133,6 +139,7 @@ class Draft:
             targets=self.get("adapter.target_modules"),
             rank=int(self.get("adapter.r")),
             seq_len=int(self.get("data.max_length")),
+            loss=None if self.stack.fused_head else "full",  # None: the fused head, ORPO's whole logits
         )
         return recommend(
             self.spec,

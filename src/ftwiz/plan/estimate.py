@@ -19,7 +19,14 @@ from ftwiz.hardware.gpus import GpuChoice, GpuType
 from ftwiz.hardware.stack import Stack
 from ftwiz.models.spec import ModelSpec
 from ftwiz.plan.choices import MARGIN, Plan
-from ftwiz.plan.memory import MemoryBreakdown, TrainSetup, estimate_memory, static_bytes, targets_for
+from ftwiz.plan.memory import (
+    MemoryBreakdown,
+    TrainSetup,
+    estimate_memory,
+    offloaded_activation_bytes,
+    static_bytes,
+    targets_for,
+)
 from ftwiz.plan.speed import SpeedEstimate, Traffic, estimate_speed
 
 PAIRED_METHODS = ("dpo", "orpo", "kto")  # chosen and rejected (KTO: completion and KL) go through the model together
@@ -83,6 +90,11 @@ def config_targets(config: RunConfig, inspection: Mapping[str, Any]) -> tuple[st
     return targets_for(inspection, config.adapter.target_modules)
 
 
+def sequences_per_row(method: str) -> int:
+    """Sequences each row sends through the model: two for the paired objectives."""
+    return 2 if method in PAIRED_METHODS else 1
+
+
 def loss_path(method: str, stack: Stack, requested: str | None = None) -> str:
     """How the loss will be computed: `requested` (`ftwiz plan --loss`), else what the installed TRL does for the
     method (its fused LM head for SFT, DPO and KTO; the whole logits for ORPO or a TRL without the head)."""
@@ -113,7 +125,8 @@ def train_setup(
         quant_bits=None if bits == "none" else bits,
         double_quant=config.quant.double_quant,
         dtype=dtype,
-        batch_size=config.train.per_device_train_batch_size * (2 if config.method in PAIRED_METHODS else 1),
+        batch_size=config.train.per_device_train_batch_size,
+        sequences_per_row=sequences_per_row(config.method),
         seq_len=config.data.max_length,
         gradient_checkpointing=config.train.gradient_checkpointing,
         optimizer=config.train.optim,
@@ -211,7 +224,14 @@ def estimate(
         traffic = Traffic.of(static_bytes(spec, inspection, setup), gpu.gpu.link_gbs, d.num_machines)
         accum = config.train.gradient_accumulation_steps
         speed = estimate_speed(
-            spec, setup, gpu.gpu.tflops, accum, d.num_processes, traffic, bandwidth_gbs=gpu.gpu.bandwidth_gbs
+            spec,
+            setup,
+            gpu.gpu.tflops,
+            accum,
+            d.num_processes,
+            traffic,
+            bandwidth_gbs=gpu.gpu.bandwidth_gbs,
+            offloaded_bytes=offloaded_activation_bytes(spec, inspection, setup),
         )
         seconds, cost = _time_and_cost(config, gpu, speed, tokens)
     described = stack.to_dict(setup.loss, kernel)

@@ -83,7 +83,8 @@ class TrainSetup:
     quant_bits: Literal[None, 4, 8] = None
     double_quant: bool = True
     dtype: str = "bfloat16"
-    batch_size: int = 1
+    batch_size: int = 1  # rows per micro-batch (train.per_device_train_batch_size)
+    sequences_per_row: int = 1  # DPO, ORPO, KTO: chosen and rejected (KTO: completion and KL) run together
     seq_len: int = 2048
     gradient_checkpointing: bool = True
     optimizer: str = "adamw_torch"
@@ -103,6 +104,11 @@ class TrainSetup:
     activation_offloading: bool = False  # TRL moves the tensors saved for backward to host memory
     liger: bool = False  # Liger's RMSNorm, RoPE and SwiGLU kernels (TRL keeps its own fused LM head)
     device: Literal["cuda", "cpu"] = "cuda"  # where the step runs: torch's AdamW takes another code path on the CPU
+
+    @property
+    def sequences(self) -> int:
+        """Sequences per micro-batch through the model: what activations, logits and FLOPs scale with."""
+        return self.batch_size * self.sequences_per_row
 
     @property
     def bits(self) -> int | None:
@@ -269,18 +275,18 @@ def offloaded_activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], s
 def layer_activation_bytes(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
     """What one decoder layer keeps for the whole micro-batch (what checkpointing recomputes one layer at a time)."""
     virtual = setup.num_virtual_tokens if setup.adapter == "prompt_tuning" else 0  # prepended to every row
-    tokens = setup.batch_size * (setup.seq_len + virtual)
+    tokens = setup.sequences * (setup.seq_len + virtual)
     per_layer = activation_bytes_per_token_layer(spec, inspection, setup) * tokens
     if setup.attn_implementation == "eager":
         # Eager attention materialises the scores and their softmax: batch x heads x seq x seq each.
         b = 4 if setup.dtype == "float32" else 2
-        per_layer += 2 * b * setup.batch_size * spec.heads * setup.seq_len**2
+        per_layer += 2 * b * setup.sequences * spec.heads * setup.seq_len**2
     return int(per_layer)
 
 
 def _activations(spec: ModelSpec, inspection: Mapping[str, Any], setup: TrainSetup) -> int:
     virtual = setup.num_virtual_tokens if setup.adapter == "prompt_tuning" else 0  # prepended to every row
-    tokens = setup.batch_size * (setup.seq_len + virtual)
+    tokens = setup.sequences * (setup.seq_len + virtual)
     # Freeze-tuning: nothing before the first trained layer needs a gradient, so only those layers keep activations.
     layers = min(setup.trainable_layers, spec.layers) if setup.adapter == "freeze" else spec.layers
     per_layer = layer_activation_bytes(spec, inspection, setup)
@@ -297,7 +303,7 @@ def logit_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
     if setup.loss == "fused":
         return fused_head_bytes(spec, setup)
     b = 4 if setup.dtype == "float32" else 2
-    return setup.batch_size * setup.seq_len * spec.vocab_size * (b + 4 + 4)
+    return setup.sequences * setup.seq_len * spec.vocab_size * (b + 4 + 4)
 
 
 def fused_head_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
@@ -313,7 +319,7 @@ def fused_head_bytes(spec: ModelSpec, setup: TrainSetup) -> int:
     - the head trains (full fine-tuning): its gradient is accumulated in a separate fp32 buffer when the weights
       are 16-bit (in fp32 the buffer is the gradient itself, counted with the others)."""
     b = 4 if setup.dtype == "float32" else 2
-    positions = setup.batch_size * max(setup.seq_len - 1, 1)  # next-token labels: one fewer than tokens
+    positions = setup.sequences * max(setup.seq_len - 1, 1)  # next-token labels: one fewer than tokens
     h, v = spec.hidden_size, spec.vocab_size
     if setup.loss_kernel == "triton":
         scored, per_logit = max(1, int(positions * min(max(setup.loss_share, 0.0), 1.0) + 0.5)), b

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ftwiz.hardware.gpus import CATALOG, GpuChoice
@@ -24,7 +24,8 @@ from ftwiz.plan.choices import (
     Knobs,
     Plan,
 )
-from ftwiz.plan.memory import TrainSetup, estimate_memory, static_bytes, targets_for
+from ftwiz.plan.estimate import FULL_LOGITS_METHODS, sequences_per_row
+from ftwiz.plan.memory import TrainSetup, estimate_memory, offloaded_activation_bytes, static_bytes, targets_for
 from ftwiz.plan.reasons import chosen_reasons, learning_rate, memory_option_reasons, nothing_fits, strategy_reasons
 from ftwiz.plan.speed import Traffic, estimate_speed
 
@@ -68,7 +69,8 @@ def candidates(
                 strategy=strategy,
                 world_size=world,
                 cpu_offload=cpu_offload,
-                loss=knobs.loss or "fused",  # type: ignore[arg-type]
+                loss=knobs.loss or ("full" if knobs.method in FULL_LOGITS_METHODS else "fused"),  # type: ignore[arg-type]
+                sequences_per_row=sequences_per_row(knobs.method),
                 activation_offloading=options.activation_offloading,
                 liger=options.liger,
             )
@@ -77,7 +79,14 @@ def candidates(
             whole = static_bytes(spec, inspection, setup)
             traffic = Traffic.of(whole, gpu.gpu.link_gbs, nodes)
             speed = estimate_speed(
-                spec, setup, gpu.gpu.tflops, accum, world, traffic, bandwidth_gbs=gpu.gpu.bandwidth_gbs
+                spec,
+                setup,
+                gpu.gpu.tflops,
+                accum,
+                world,
+                traffic,
+                bandwidth_gbs=gpu.gpu.bandwidth_gbs,
+                offloaded_bytes=offloaded_activation_bytes(spec, inspection, setup),
             )
             out.append(Candidate(setup, accum, memory, speed, memory.total <= budget, knobs.targets, whole))
     return out
@@ -155,6 +164,7 @@ def recommend(
     """The fastest configuration that fits (or, when none does, the smallest, with what would fit); over several
     GPUs (gpu.count per machine x nodes) the strategy is one more knob, chosen by fit and then speed. The learning
     rate follows the chosen adapter and the objective (`method`)."""
+    knobs = replace(knobs, method=method)  # the same objective the estimate of the chosen config will see
     usable = usable_bytes if usable_bytes is not None else gpu.gpu.memory_bytes
     budget = int(usable * (1 - margin))
     dtype = "bfloat16" if gpu.gpu.bf16 or gpu.gpu.tflops == 0 else "float16"

@@ -16,6 +16,9 @@ Time per micro-batch = max(compute, launch) + dequantization:
   one hides it behind compute.
 - dequantization (4-bit bases): every matmul first expands its weight to 16 bits, once per pass over the
   layer: DEQUANT_BYTES per quantized weight and micro-batch at the card's memory bandwidth.
+- activation offloading (TRL's): the saved activations cross PCIe twice, mostly hidden behind compute.
+Liger's RMSNorm / RoPE / SwiGLU kernels save memory; their speed effect under TRL's own fused LM head is not
+measured, so none is counted.
 
 Several GPUs add traffic per GPU and optimizer step (ring collectives move (n-1)/n of the data):
 - DDP: one all-reduce of the gradients (2x their bytes); accumulation steps run without syncing.
@@ -150,19 +153,25 @@ def estimate_speed(
     gpus: int = 1,
     traffic: Traffic | None = None,
     bandwidth_gbs: float | None = None,
+    offloaded_bytes: float = 0.0,
 ) -> SpeedEstimate:
     """One optimizer step: micro-batch x accumulation x GPUs sequences of `seq_len` tokens; with `traffic`, the
     strategy's communication and offload time too. `bandwidth_gbs`: the card's memory bandwidth (4-bit bases'
-    dequantization); unknown: in proportion to its TFLOP/s."""
+    dequantization); unknown: in proportion to its TFLOP/s. `offloaded_bytes`: activations TRL's activation
+    offloading sends to host memory per micro-batch (down in the forward, back in the backward, over PCIe on a
+    side stream: hidden behind compute except EXPOSED_COMM of it, and whatever outlasts the compute)."""
     rate_share = mfu(spec, setup)
     per_token = flops_per_token(spec, setup)
-    micro_tokens = setup.batch_size * setup.seq_len
+    micro_tokens = setup.sequences * setup.seq_len
     tokens_per_step = micro_tokens * grad_accum * gpus
     if tflops > 0:
         busy = micro_tokens * per_token / (tflops * 1e12 * rate_share)
         launch = spec.layers * layer_passes(setup) * LAUNCH_SECONDS
         bandwidth = bandwidth_gbs or tflops * UNKNOWN_BANDWIDTH_GBS_PER_TFLOP
         micro = max(busy, launch) + dequant_seconds(spec, setup, bandwidth)
+        if offloaded_bytes:
+            copies = 2 * offloaded_bytes / (PCIE_GBS * 1e9)
+            micro += max(0.0, copies - micro) + EXPOSED_COMM * min(copies, micro)
         compute = micro * grad_accum
         # The utilisation the step achieves, all waits included: what the plan reports.
         rate_share = micro_tokens * per_token / (tflops * 1e12 * micro)

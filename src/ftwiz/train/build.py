@@ -72,6 +72,8 @@ def load_model(config: RunConfig) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": config.model.trust_remote_code}
     if config.model.attn_implementation:
         kwargs["attn_implementation"] = config.model.attn_implementation
+        if config.model.trust_remote_code and "/" in config.model.attn_implementation:
+            kwargs["allow_all_kernels"] = True  # a Hub kernel outside kernels-community (validated: only then)
     if (quant := quantization_config(config)) is not None:
         kwargs["quantization_config"] = quant
         # Each process of a multi-GPU run loads onto its own GPU (torch's launcher sets LOCAL_RANK).

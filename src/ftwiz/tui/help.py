@@ -35,13 +35,16 @@ SHORT: dict[str, str] = {
     "virtual_tokens": "Learned tokens prepended to every sequence (prompt/prefix tuning); 20 is common.",
     "trainable_layers": "Freeze-tuning: how many of the last decoder layers train; the rest stays frozen.",
     "save_path": "Where the YAML is written; `ftwiz train FILE --headless` runs it again.",
-    "more": "Run length, logging, evals, checkpoints, run name, LR schedule.",
+    "more": "Run length, logging, evals, checkpoints, run name, LR schedule, attention, memory savers.",
     "max_steps": "Optimizer steps to train; empty: the epochs decide.",
     "logging_steps": "A loss line (monitor, metrics.jsonl) every N optimizer steps.",
     "eval_steps": "Evaluate on held-out rows every N steps; empty: start and end.",
     "save_steps": "A checkpoint every N steps, for resume; empty: final adapter.",
     "run_name": "Names the run folder runs/<time>-<name>; empty: preset/model.",
     "lr_scheduler": "How the learning rate moves after warmup; cosine by default.",
+    "attention": "Attention kernel: auto = SDPA; eager stores seq x seq scores.",
+    "offload": "Saved activations wait in host RAM (TRL): far less GPU memory.",
+    "liger": "Liger's norm/RoPE/SwiGLU kernels: fewer activations (CUDA).",
 }
 
 
@@ -53,6 +56,9 @@ CONFIG_KEYS = {
     "save_steps": "train.save_steps",
     "run_name": "output.run_name",
     "lr_scheduler": "train.lr_scheduler_type",
+    "attention": "model.attn_implementation",
+    "offload": "train.activation_offloading",
+    "liger": "train.use_liger_kernel",
 }
 
 
@@ -169,6 +175,25 @@ def long_help(key: str, draft: Draft) -> str:
         "~10x the full fine-tuning rate: ~2e-4 where full fine-tuning takes ~2e-5 (TRL's SFT default); DPO, ORPO "
         "and KTO start ten times lower (1e-6 full, 1e-5 LoRA). Recommend (Ctrl+R) sets it for the adapter it "
         "chooses."
+    )
+    texts["attention"] = (
+        "SDPA (torch's scaled_dot_product_attention, what auto picks) and FlashAttention never store the "
+        "sequence x sequence scores; eager does, per layer, in the backward pass too. FlashAttention-2 needs an "
+        "Ampere or newer GPU and either `pip install flash-attn --no-build-isolation` (compiles without a matching "
+        "wheel: can take an hour) or `pip install kernels`, which fetches a prebuilt kernels-community/flash-attn2 "
+        "from the Hub once (offline it must already be cached). `ftwiz doctor` says which you have."
+        + (f"\n\nNow: activations {gib(memory.activations)}." if memory else "")
+    )
+    texts["offload"] = (
+        "TRL's activation offloading moves what each layer saves for the backward pass to pinned host memory and "
+        "brings it back a layer ahead: the GPU keeps about two layers' worth. The copies cross PCIe twice per "
+        "micro-batch, mostly behind compute. Nothing to install. Recommend turns it on when nothing fits without."
+        + (f"\n\nNow: {gib(memory.offloaded)} in host memory." if memory and memory.offloaded else "")
+    )
+    texts["liger"] = (
+        "Liger's Triton kernels for RMSNorm, RoPE and SwiGLU keep fewer activations (the norms' fp32 copies, the "
+        "MLP's activation); TRL keeps its own fused LM head. `pip install liger-kernel`: pure Python with Triton "
+        "kernels, no build; CUDA only. Their speed effect is not counted in the estimate."
     )
     texts["plan_count"] = texts["gpus"]
     text = texts.get(key) or SHORT.get(key, "")

@@ -76,6 +76,16 @@ ADAPTER_FIELDS = {  # field id -> the adapter types it belongs to
     "trainable_layers": ("freeze",),
 }
 INITS = [(name, name) for name in ("default", "gaussian", "pissa", "olora")]  # adapter.init_lora_weights
+# model.attn_implementation: None lets transformers choose (SDPA); the Hub kernel needs the `kernels` package.
+ATTENTION = [
+    ("auto (SDPA)", None),
+    ("sdpa", "sdpa"),
+    ("flash_attention_2", "flash_attention_2"),
+    ("kernels: flash-attn2", "kernels-community/flash-attn2"),
+    ("eager", "eager"),
+]
+# The memory savers: Tick id -> the train key it sets.
+SAVERS = {"offload": "train.activation_offloading", "liger": "train.use_liger_kernel"}  # adapter.init_lora_weights
 ADAPTERS = [
     ("LoRA: low-rank adapters on a 16-bit base", "lora"),
     ("QLoRA: LoRA on a 4-bit NF4 base", "qlora"),
@@ -168,8 +178,16 @@ class MethodScreen(StepScreen):
             id="checkpointing",
             compact=True,
         )
-        more = "More: max steps, logging, eval and save steps, run name, LR schedule"
-        with Collapsible(title=more, id="more"), Grid(id="more-knobs"):
+        more = "More: steps, logging, run name, LR schedule, attention, memory savers"
+        with Collapsible(title=more, id="more"):
+            yield from self._more()
+        yield Static("", id="knob-error")
+        with Horizontal(classes="row"):
+            yield Button("Recommend (ctrl+r)", id="recommend", compact=True)
+        yield Static("", id="reasons")
+
+    def _more(self) -> ComposeResult:
+        with Grid(id="more-knobs"):
             for field_id, (key, kind, label) in MORE_FIELDS.items():
                 yield Label(label, id=f"{field_id}-label")
                 value = self.draft.get(key)
@@ -186,10 +204,13 @@ class MethodScreen(StepScreen):
             scheduler = self.draft.get("train.lr_scheduler_type")
             options = SCHEDULERS + ([] if (scheduler, scheduler) in SCHEDULERS else [(scheduler, scheduler)])
             yield Dropdown(options, value=scheduler, allow_blank=False, id="lr_scheduler", compact=True)
-        yield Static("", id="knob-error")
-        with Horizontal(classes="row"):
-            yield Button("Recommend (ctrl+r)", id="recommend", compact=True)
-        yield Static("", id="reasons")
+            yield Label("attention", id="attention-label")
+            attention = self.draft.get("model.attn_implementation")
+            choices = ATTENTION + ([] if any(v == attention for _, v in ATTENTION) else [(attention, attention)])
+            yield Dropdown(choices, value=attention, allow_blank=False, id="attention", compact=True)
+        with Horizontal(id="savers"):
+            yield Tick("offload activations", bool(self.draft.get(SAVERS["offload"])), id="offload", compact=True)
+            yield Tick("Liger kernels", bool(self.draft.get(SAVERS["liger"])), id="liger", compact=True)
 
     def on_mount(self) -> None:
         self._lora_fields()
@@ -224,6 +245,16 @@ class MethodScreen(StepScreen):
         if self.draft.get("adapter.type") == "qlora" and self.draft.get("train.optim") == "adamw_torch":
             self.draft.set("train.optim", "paged_adamw_8bit")  # QLoRA's usual optimizer: its states in 8-bit
         self._lora_fields()
+        self._refresh()
+
+    @on(Select.Changed, "#attention")
+    def _attention(self, event: Select.Changed) -> None:
+        self.draft.set("model.attn_implementation", event.value)
+        self._refresh()
+
+    @on(Checkbox.Changed, "#offload, #liger")
+    def _saver(self, event: Checkbox.Changed) -> None:
+        self.draft.set(SAVERS[event.checkbox.id or ""], event.value)
         self._refresh()
 
     @on(Select.Changed, "#lr_scheduler")
